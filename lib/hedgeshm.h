@@ -1,0 +1,232 @@
+/*
+ * hedgeshm: hedge state of trading positions shared by many processes through one POSIX
+ * shared-memory segment, with no server in the path.
+ *
+ * A position is keyed by (group, symbol). Its slot moves
+ *
+ *     AVAILABLE --lock--> HEDGING --activate--> ACTIVE --reset--> AVAILABLE
+ *                         HEDGING --reset--> AVAILABLE
+ *     any state but ERROR --mark_error--> ERROR --clear--> AVAILABLE
+ *
+ * and every transition is one compare-and-swap on the slot's 64-bit state word, so two
+ * processes can never both win the same position. hshm_lock() returns a fencing token; only
+ * the current token can activate or reset, so a process that lost its lock (or an old
+ * command line) can never touch somebody else's hedge.
+ *
+ * Conventions: every function returning int gives 0 (or a documented non-negative value) on
+ * success and a negative error on failure: a negative errno, or one of the HSHM_E* codes
+ * below. hshm_strerror() names any of them; hshm_last_detail() adds what exactly was wrong
+ * for the last failure in the calling thread.
+ *
+ * Thread safety: a handle may be used from many threads at once. Do not use a handle in a
+ * child after fork(): open the segment again in the child, so the child is its own owner.
+ */
+#ifndef HEDGESHM_H
+#define HEDGESHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HSHM_VERSION_MAJOR 0
+#define HSHM_VERSION_MINOR 1
+#define HSHM_VERSION_PATCH 0
+
+/* Name used when neither the caller nor HEDGESHM_NAME names a segment. */
+#define HSHM_DEFAULT_NAME "/hedgeshm"
+#define HSHM_NAME_ENV     "HEDGESHM_NAME"
+
+/* Longest strings, in bytes, without the terminating NUL. 31 fits every MT5 symbol name. */
+#define HSHM_GROUP_MAX  31
+#define HSHM_SYMBOL_MAX 31
+#define HSHM_REASON_MAX 63
+
+/* Capacity (number of position slots) accepted by hshm_create(). */
+#define HSHM_CAPACITY_MIN     1u
+#define HSHM_CAPACITY_MAX     (1u << 20)
+#define HSHM_CAPACITY_DEFAULT 4096u
+
+/* Lease a lock carries unless hshm_set_lease_ms() says otherwise. */
+#define HSHM_LEASE_DEFAULT_MS 60000u
+
+/* Library error codes; everything else is a negative errno. */
+enum {
+        HSHM_ENOTSEG = -4001,  /* the segment is not a hedgeshm segment (bad magic) */
+        HSHM_EVERSION = -4002, /* made by another format version of hedgeshm */
+        HSHM_ELAYOUT = -4003,  /* made by a build with another slot/word/cache-line layout */
+        HSHM_ETRUNC = -4004,   /* segment smaller than its header says */
+        HSHM_ECORRUPT = -4005, /* a value read from the segment is out of range */
+        HSHM_ESTALE = -4006,   /* token is not the slot's current one */
+        HSHM_ESTATE = -4007,   /* slot is not in a state this transition starts from */
+        HSHM_ENOKEY = -4008,   /* no slot has this key yet */
+        HSHM_EINIT = -4009,    /* segment never finished initialising */
+};
+
+enum hshm_state {
+        HSHM_AVAILABLE = 0,
+        HSHM_HEDGING = 1,
+        HSHM_ACTIVE = 2,
+        HSHM_ERROR = 3,
+};
+
+typedef struct hshm_store hshm_store;
+
+struct hshm_create_opts {
+        uint32_t capacity; /* slots; 0 means HSHM_CAPACITY_DEFAULT */
+        mode_t mode;       /* permission bits, applied with fchmod; 0 means 0600 */
+        gid_t gid;         /* group to share with; (gid_t)-1 keeps the creator's */
+};
+
+/* hshm_open() flags. */
+#define HSHM_OPEN_RDONLY 1u /* map read-only: status, stats and listing only */
+
+/* Owner of a lock, as recorded when it was taken. */
+struct hshm_owner {
+        int32_t pid;
+        uint64_t start_ticks; /* process start, clock ticks after boot (/proc/PID/stat) */
+        uint8_t boot_id[16];  /* /proc/sys/kernel/random/boot_id of the owner's boot */
+};
+
+/* A consistent snapshot of one slot: every field belongs to the same generation. */
+struct hshm_status {
+        uint32_t slot;
+        enum hshm_state state;
+        uint64_t generation;
+        uint64_t token; /* token of the current or last lock; 0 if never locked */
+        struct hshm_owner owner;
+        uint64_t ticket;
+        int64_t lock_ns; /* CLOCK_REALTIME, ns; 0 when unset */
+        int64_t lease_deadline_ns;
+        int64_t activate_ns;
+        int64_t changed_ns;
+        char group[HSHM_GROUP_MAX + 1];
+        char symbol[HSHM_SYMBOL_MAX + 1];
+        char hedge_symbol[HSHM_SYMBOL_MAX + 1];
+        char reason[HSHM_REASON_MAX + 1];
+};
+
+/* Counters summed over every process that used the segment. */
+struct hshm_stats {
+        uint64_t locks_won;
+        uint64_t lock_conflicts;
+        uint64_t activations;
+        uint64_t resets;
+        uint64_t errors;
+        uint64_t clears;
+        uint64_t stale_refusals;
+        uint64_t keys_inserted;
+};
+
+/* Shape of an attached segment. */
+struct hshm_info {
+        uint32_t format_version;
+        uint32_t capacity;
+        uint32_t used; /* slots that hold a key */
+        uint32_t index_buckets;
+        uint32_t slot_size;
+        uint32_t procs_max;
+        uint32_t procs_registered;
+        uint64_t size_bytes;
+        uint64_t instance_id; /* random, new at every creation */
+        int64_t created_ns;
+        int read_only;
+};
+
+/* Name of the segment to use: name if not NULL, else $HEDGESHM_NAME, else the default. */
+const char *hshm_resolve_name(const char *name);
+
+/* 0 if name is a valid POSIX shared-memory name ("/x", no other '/', at most 255 bytes,
+ * printable ASCII), else -EINVAL with the reason in hshm_last_detail(). */
+int hshm_validate_name(const char *name);
+
+/* 0 if the key fits: 1..HSHM_GROUP_MAX / HSHM_SYMBOL_MAX bytes of printable ASCII without
+ * spaces. Otherwise -EINVAL. */
+int hshm_validate_key(const char *group, const char *symbol);
+
+/* Create a segment (fails if it exists). opts may be NULL for defaults.
+ * Returns 0, -EINVAL (name, capacity or mode), -EEXIST, -EACCES, -EPERM (gid),
+ * -ENOSPC (no room in /dev/shm for the whole segment), -ENOMEM. */
+int hshm_create(const char *name, const struct hshm_create_opts *opts);
+
+/* Attach to an existing segment. Waits up to about a second for a segment still being
+ * created. Returns 0 and *out, or -EINVAL, -ENOENT, -EACCES, -ENOMEM, HSHM_ENOTSEG,
+ * HSHM_EVERSION, HSHM_ELAYOUT, HSHM_ETRUNC, HSHM_ECORRUPT, HSHM_EINIT. */
+int hshm_open(const char *name, unsigned flags, hshm_store **out);
+
+/* Detach and free the handle. NULL is ignored. */
+void hshm_close(hshm_store *store);
+
+/* Remove the segment's name. Attached processes keep their mapping until they close.
+ * Returns 0, -EINVAL, -ENOENT, -EACCES. */
+int hshm_destroy(const char *name);
+
+/* Lease given to locks taken through this handle from now on (1 ms .. 1 day). -EINVAL
+ * when out of range. */
+int hshm_set_lease_ms(hshm_store *store, uint32_t lease_ms);
+
+/* AVAILABLE -> HEDGING. Inserts the key on first use. On success *token names this lock.
+ * Returns 0, -EBUSY (slot is not AVAILABLE), -EINVAL (key), -ENOSPC (table full),
+ * -EAGAIN (slot or key being written by a process that did not finish in time),
+ * -EOVERFLOW (slot's generations exhausted), -EROFS, HSHM_ECORRUPT. */
+int hshm_lock(hshm_store *store, const char *group, const char *symbol, uint64_t *token);
+
+/* HEDGING -> ACTIVE with the broker's ticket and the hedge's symbol (NULL or "" allowed).
+ * Returns 0, HSHM_ESTALE (token not current), HSHM_ESTATE (not HEDGING), -EINVAL,
+ * -EAGAIN, -EROFS, HSHM_ECORRUPT. */
+int hshm_activate(hshm_store *store, uint64_t token, uint64_t ticket, const char *hedge_symbol);
+
+/* HEDGING or ACTIVE -> AVAILABLE. Returns 0, HSHM_ESTALE, HSHM_ESTATE, -EINVAL, -EAGAIN,
+ * -EROFS, HSHM_ECORRUPT. */
+int hshm_reset(hshm_store *store, uint64_t token);
+
+/* Any state but ERROR -> ERROR with a reason (truncated to HSHM_REASON_MAX). Inserts the key
+ * on first use. Returns 0, HSHM_ESTATE (already ERROR), -EINVAL, -ENOSPC, -EAGAIN,
+ * -EOVERFLOW, -EROFS, HSHM_ECORRUPT. */
+int hshm_mark_error(hshm_store *store, const char *group, const char *symbol, const char *reason);
+
+/* ERROR -> AVAILABLE: the manual way out of ERROR. Returns 0, HSHM_ENOKEY, HSHM_ESTATE,
+ * -EINVAL, -EAGAIN, -EOVERFLOW, -EROFS, HSHM_ECORRUPT. */
+int hshm_clear(hshm_store *store, const char *group, const char *symbol);
+
+/* 1 if the position may be locked now (AVAILABLE, or never used), 0 if not, or -EINVAL,
+ * -EAGAIN, HSHM_ECORRUPT. Never inserts the key. */
+int hshm_is_available(hshm_store *store, const char *group, const char *symbol);
+
+/* Consistent snapshot of the key's slot. Returns 0, HSHM_ENOKEY, -EINVAL, -EAGAIN,
+ * HSHM_ECORRUPT. */
+int hshm_status(hshm_store *store, const char *group, const char *symbol, struct hshm_status *out);
+
+/* Snapshot of the slot a token names (whatever its current generation). Returns 0,
+ * HSHM_ENOKEY (token names no keyed slot), -EAGAIN, HSHM_ECORRUPT. */
+int hshm_status_by_token(hshm_store *store, uint64_t token, struct hshm_status *out);
+
+/* Snapshot of slot number slot (0 .. info.used-1), for listing. Returns 0, HSHM_ENOKEY
+ * (slot holds no key), -ERANGE, -EAGAIN, HSHM_ECORRUPT. */
+int hshm_slot_status(hshm_store *store, uint32_t slot, struct hshm_status *out);
+
+/* Counters summed over all processes. Returns 0 or HSHM_ECORRUPT. */
+int hshm_stats(hshm_store *store, struct hshm_stats *out);
+
+/* Shape of the segment. Returns 0 or HSHM_ECORRUPT. */
+int hshm_info(hshm_store *store, struct hshm_info *out);
+
+/* 1 if the slot's lease has run out at time now_ns (CLOCK_REALTIME), else 0. */
+int hshm_lease_expired(const struct hshm_status *st, int64_t now_ns);
+
+/* "AVAILABLE", "HEDGING", "ACTIVE", "ERROR", or "?" */
+const char *hshm_state_name(enum hshm_state state);
+
+/* Message for any value these functions return. */
+const char *hshm_strerror(int err);
+
+/* What exactly went wrong in this thread's last failing call; "" if nothing was recorded. */
+const char *hshm_last_detail(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

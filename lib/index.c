@@ -1,0 +1,143 @@
+/*
+ * The index: key -> slot number, a lock-free open-addressing table of 64-bit buckets with
+ * linear probing (bucket states and invariants in layout.h).
+ *
+ * Insert: claim an EMPTY bucket by CAS to RESERVED (with the key's tag), take the next free
+ * slot from header.used by CAS, write the key into the slot, then publish the bucket READY
+ * with release order. Lookups never wait on a RESERVED bucket whose tag differs from theirs
+ * (it cannot hold their key); one with their tag may be their key half-inserted, so they
+ * wait for it (bounded) instead of inserting a second copy further on. That wait is what
+ * makes many processes racing on the first use of a key end with exactly one slot.
+ *
+ * Every slot number read from a bucket is checked against the handle's capacity.
+ */
+#include <errno.h>
+
+#include <urcu/arch.h>
+#include <urcu/uatomic.h>
+
+#include "internal.h"
+
+static uint64_t mix(uint64_t h)
+{
+        h ^= h >> 31;
+        h *= UINT64_C(0x7fb5d329728ea185);
+        h ^= h >> 27;
+        h *= UINT64_C(0x81dadef4bc2dd44d);
+        h ^= h >> 33;
+        return h;
+}
+
+uint64_t hsi_hash_key(uint64_t seed, const uint64_t key[HSI_KEY_WORDS])
+{
+        uint64_t h = seed;
+
+        for (unsigned i = 0; i < HSI_KEY_WORDS; i++)
+                h = mix(h ^ key[i]) + (uint64_t)i;
+        return h;
+}
+
+static int key_equal(const struct hshm_slot *slot, const uint64_t key[HSI_KEY_WORDS])
+{
+        for (unsigned i = 0; i < HSI_KEY_WORDS; i++)
+                if (uatomic_read(&slot->key[i]) != key[i])
+                        return 0;
+        return 1;
+}
+
+/* Complete an insert whose bucket we hold RESERVED. */
+static int insert_reserved(hshm_store *s, uint64_t *bucket, uint64_t tag,
+                           const uint64_t key[HSI_KEY_WORDS], uint32_t *slot_out)
+{
+        uint32_t used = uatomic_read(&s->hdr->used);
+        struct hshm_slot *slot;
+
+        for (;;) {
+                if (used >= s->capacity) {
+                        /* Never back to EMPTY: a key probed past this bucket while it was
+                         * RESERVED would stop being found. DEAD is skipped by everyone. */
+                        uatomic_set(bucket, B_DEAD | tag << B_TAG_SHIFT);
+                        if (used > s->capacity)
+                                return hsi_fail(HSHM_ECORRUPT, "slot allocator says %u used of %u",
+                                                used, s->capacity);
+                        return hsi_fail(-ENOSPC,
+                                        "all %u position slots hold keys: create a larger "
+                                        "segment (hedgectl init --capacity)",
+                                        s->capacity);
+                }
+                uint32_t seen = uatomic_cmpxchg(&s->hdr->used, used, used + 1);
+                if (seen == used)
+                        break;
+                used = seen;
+        }
+        slot = &s->slots[used];
+        for (unsigned i = 0; i < HSI_KEY_WORDS; i++)
+                uatomic_set(&slot->key[i], key[i]);
+        /* Key before its mark, mark before the bucket: whoever finds either finds the key. */
+        cmm_smp_wmb();
+        uatomic_set(&slot->key_mark, HSHM_KEY_READY);
+        cmm_smp_wmb();
+        uatomic_set(bucket, B_READY | (uint64_t)used << B_VALUE_SHIFT | tag << B_TAG_SHIFT);
+        uatomic_inc(&s->counters->keys_inserted);
+        *slot_out = used;
+        return 0;
+}
+
+int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert, uint32_t *slot)
+{
+        uint64_t h = hsi_hash_key(s->hash_seed, key);
+        uint64_t tag = h >> 32;
+        uint32_t start = (uint32_t)h;
+
+        for (uint32_t probe = 0; probe <= s->bucket_mask; probe++) {
+                uint64_t *bucket = &s->buckets[(start + probe) & s->bucket_mask];
+                uint64_t b = uatomic_read(bucket);
+
+                for (;;) {
+                        uint64_t state = b & B_STATE_MASK;
+                        uint64_t value = (b >> B_VALUE_SHIFT) & B_VALUE_MASK;
+                        uint64_t mine;
+                        int err;
+
+                        if (state == B_DEAD || (state != B_EMPTY && b >> B_TAG_SHIFT != tag))
+                                break;
+                        if (state == B_READY) {
+                                if (value >= s->capacity)
+                                        return hsi_fail(HSHM_ECORRUPT,
+                                                        "index bucket points at slot %llu of %u",
+                                                        (unsigned long long)value, s->capacity);
+                                /* Bucket before key: it was published after the key. */
+                                cmm_smp_rmb();
+                                if (!key_equal(&s->slots[value], key))
+                                        break;
+                                *slot = (uint32_t)value;
+                                return 0;
+                        }
+                        if (state == B_RESERVED) {
+                                err = hsi_wait_change(bucket, b, &b);
+                                if (err != 0)
+                                        return hsi_fail(err,
+                                                        "key is being inserted by pid %llu, which "
+                                                        "has not finished",
+                                                        (unsigned long long)value);
+                                continue;
+                        }
+                        if (b != B_EMPTY)
+                                return hsi_fail(HSHM_ECORRUPT, "empty index bucket holds 0x%llx",
+                                                (unsigned long long)b);
+                        if (!insert)
+                                return HSHM_ENOKEY;
+                        if (s->read_only)
+                                return hsi_fail(-EROFS, "segment opened read-only");
+                        mine = B_RESERVED |
+                               ((uint64_t)s->self.pid & B_VALUE_MASK) << B_VALUE_SHIFT |
+                               tag << B_TAG_SHIFT;
+                        b = uatomic_cmpxchg(bucket, B_EMPTY, mine);
+                        if (b == B_EMPTY)
+                                return insert_reserved(s, bucket, tag, key, slot);
+                }
+        }
+        if (!insert)
+                return HSHM_ENOKEY;
+        return hsi_fail(-ENOSPC, "index is full");
+}

@@ -1,0 +1,114 @@
+/*
+ * Segment names and position keys: what is accepted, and how a key is laid out in a slot.
+ *
+ * Keys are compared as exact bytes (MT5 symbol names differ by suffix only: EURUSD vs
+ * EURUSD.r), so a key is packed zero-padded into fixed fields and compared word by word.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu/uatomic.h>
+
+#include "internal.h"
+
+#define NAME_MAX_BYTES 255 /* NAME_MAX of the /dev/shm file, after the leading '/' */
+
+const char *hshm_resolve_name(const char *name)
+{
+        const char *env;
+
+        if (name != NULL)
+                return name;
+        env = getenv(HSHM_NAME_ENV);
+        return env != NULL && env[0] != '\0' ? env : HSHM_DEFAULT_NAME;
+}
+
+int hshm_validate_name(const char *name)
+{
+        size_t len;
+
+        if (name == NULL)
+                return hsi_fail(-EINVAL, "segment name is missing");
+        if (name[0] != '/')
+                return hsi_fail(-EINVAL, "segment name \"%.64s\" must start with '/', as in /%.64s",
+                                name, name);
+        len = strlen(name);
+        if (len < 2)
+                return hsi_fail(-EINVAL, "segment name \"/\" names nothing: add a name after '/'");
+        if (len - 1 > NAME_MAX_BYTES)
+                return hsi_fail(-EINVAL, "segment name is %zu bytes; at most %d after the '/'",
+                                len - 1, NAME_MAX_BYTES);
+        if (strcmp(name, "/.") == 0 || strcmp(name, "/..") == 0)
+                return hsi_fail(-EINVAL, "segment name \"%s\" is reserved", name);
+        for (size_t i = 1; i < len; i++) {
+                unsigned char c = (unsigned char)name[i];
+                if (c == '/')
+                        return hsi_fail(-EINVAL, "segment name may hold no '/' after the first");
+                if (c <= 0x20 || c >= 0x7f)
+                        return hsi_fail(
+                            -EINVAL, "segment name byte %zu (0x%02x) is not printable ASCII", i, c);
+        }
+        return 0;
+}
+
+static int validate_part(const char *what, const char *s, size_t max)
+{
+        size_t len;
+
+        if (s == NULL || s[0] == '\0')
+                return hsi_fail(-EINVAL, "%s is empty", what);
+        len = strnlen(s, max + 1);
+        if (len > max)
+                return hsi_fail(-EINVAL, "%s \"%.40s...\" is longer than %zu bytes", what, s, max);
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c <= 0x20 || c >= 0x7f)
+                        return hsi_fail(
+                            -EINVAL, "%s byte %zu (0x%02x) is not printable ASCII without spaces",
+                            what, i, c);
+        }
+        return 0;
+}
+
+int hshm_validate_key(const char *group, const char *symbol)
+{
+        int err = validate_part("group", group, HSHM_GROUP_MAX);
+
+        return err != 0 ? err : validate_part("symbol", symbol, HSHM_SYMBOL_MAX);
+}
+
+int hsi_pack_key(const char *group, const char *symbol, uint64_t key[HSI_KEY_WORDS])
+{
+        int err = hshm_validate_key(group, symbol);
+
+        if (err != 0)
+                return err;
+        memset(key, 0, HSI_KEY_WORDS * sizeof(key[0]));
+        memcpy(key, group, strlen(group));
+        memcpy((char *)key + HSHM_KEY_FIELD, symbol, strlen(symbol));
+        return 0;
+}
+
+/* Field words are read one relaxed atomic load at a time: the seqlock around the caller
+ * decides whether the copy is kept, so a concurrent writer costs a retry, never a data race. */
+void hsi_unpack_string(const uint64_t *words, size_t field_bytes, char *out, size_t out_len)
+{
+        uint64_t copy[HSHM_REASON_FIELD / 8];
+        size_t n = field_bytes < out_len - 1 ? field_bytes : out_len - 1;
+
+        for (size_t i = 0; i < field_bytes / 8; i++)
+                copy[i] = uatomic_read(&words[i]);
+        memcpy(out, copy, n);
+        out[n] = '\0';
+}
+
+void hsi_pack_string(uint64_t *words, size_t field_bytes, const char *s)
+{
+        uint64_t copy[HSHM_REASON_FIELD / 8] = {0};
+        size_t len = s != NULL ? strnlen(s, field_bytes - 1) : 0;
+
+        memcpy(copy, s != NULL ? s : "", len);
+        for (size_t i = 0; i < field_bytes / 8; i++)
+                uatomic_set(&words[i], copy[i]);
+}

@@ -1,0 +1,425 @@
+/*
+ * The state machine. Every transition is one compare-and-swap on the slot's state word
+ * (layout in layout.h), from a clean word (WRITING clear) to the next word with WRITING
+ * set. The CAS is the transition: who wins it owns the change, and everyone reading the
+ * state bits sees the new state from that instant. The winner then writes the payload and
+ * publishes the clean word with release order.
+ *
+ * Why a reader's snapshot is never torn (the seqlock argument): a reader loads the word
+ * (w1, WRITING clear), the payload, then the word again (w2), with read barriers between.
+ * Any write to the payload happens between a CAS that changed the word and a store that
+ * changed it again, and the generation grows at every transition, so no word value ever
+ * comes back. w1 == w2 therefore means no transition started or ended during the copy.
+ *
+ * Fencing: the token is (slot, generation of the lock). It is current only while the slot
+ * is HEDGING at that generation or ACTIVE at the next; any reset, error or later lock moves
+ * the generation on, and the old token is refused for ever after (HSHM_ESTALE).
+ *
+ * Transitions:
+ *   lock        AVAILABLE(g)            -> HEDGING(g+1), owner = caller, token = g+1
+ *   activate    HEDGING(t)              -> ACTIVE(t+1)     with the current token t
+ *   reset       HEDGING(t) | ACTIVE(t+1) -> AVAILABLE(+1)  with the current token t
+ *   mark_error  AVAILABLE|HEDGING|ACTIVE -> ERROR(+1)
+ *   clear       ERROR                   -> AVAILABLE(+1)
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <urcu/arch.h>
+#include <urcu/uatomic.h>
+
+#include "internal.h"
+
+#define W_STATE(w) ((enum hshm_state)((w)&W_STATE_MASK))
+#define W_GEN(w)   ((w) >> W_GEN_SHIFT)
+#define W_OWNER(w) ((uint32_t)(((w)&W_OWNER_MASK) >> W_OWNER_SHIFT))
+
+#define SNAPSHOT_TRIES 100000
+
+static uint64_t make_word(enum hshm_state state, uint32_t owner, uint64_t gen)
+{
+        return (uint64_t)state | (uint64_t)owner << W_OWNER_SHIFT | gen << W_GEN_SHIFT;
+}
+
+static int check_word(uint32_t slot, uint64_t w)
+{
+        if ((w & W_ZERO_MASK) != 0 || W_OWNER(w) > HSHM_PROCS_MAX)
+                return hsi_fail(HSHM_ECORRUPT, "slot %u state word 0x%016llx is malformed", slot,
+                                (unsigned long long)w);
+        return 0;
+}
+
+/* What a transition decides from the current word: the next word, or a refusal. */
+struct change {
+        int (*decide)(const struct change *c, uint64_t w, uint64_t *next);
+        uint64_t token_gen;
+        uint32_t owner;
+};
+
+/*
+ * Run the CAS of a transition. On success the slot's word holds *next | W_WRITING and the
+ * caller must write the payload and call publish(). A refusal is decided on the state bits
+ * even while another writer holds WRITING: its CAS already made that state current.
+ */
+static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *next)
+{
+        uint64_t *word = &s->slots[idx].word;
+        uint64_t w = uatomic_read(word);
+
+        for (;;) {
+                int err = check_word(idx, w);
+
+                if (err == 0)
+                        err = c->decide(c, w & ~W_WRITING, next);
+                if (err != 0)
+                        return err;
+                if (W_GEN(w) >= W_GEN_MAX)
+                        return hsi_fail(-EOVERFLOW, "slot %u has used all its generations", idx);
+                if ((w & W_WRITING) != 0) {
+                        err = hsi_wait_change(word, w, &w);
+                        if (err != 0)
+                                return hsi_fail(err,
+                                                "slot %u is being written by a process that "
+                                                "has not finished",
+                                                idx);
+                        continue;
+                }
+                /* Full barrier: the payload stores that follow stay after the CAS. */
+                uint64_t seen = uatomic_cmpxchg(word, w, *next | W_WRITING);
+                if (seen == w)
+                        return 0;
+                w = seen;
+        }
+}
+
+static void publish(struct hshm_slot *slot, uint64_t next)
+{
+        /* Payload before the clean word: a reader that sees the word sees the payload. */
+        cmm_smp_wmb();
+        uatomic_set(&slot->word, next);
+}
+
+static int decide_lock(const struct change *c, uint64_t w, uint64_t *next)
+{
+        if (W_STATE(w) != HSHM_AVAILABLE)
+                return -EBUSY;
+        *next = make_word(HSHM_HEDGING, c->owner, W_GEN(w) + 1);
+        return 0;
+}
+
+static int token_is_current(const struct change *c, uint64_t w)
+{
+        return (W_STATE(w) == HSHM_HEDGING && W_GEN(w) == c->token_gen) ||
+               (W_STATE(w) == HSHM_ACTIVE && W_GEN(w) == c->token_gen + 1);
+}
+
+static int decide_activate(const struct change *c, uint64_t w, uint64_t *next)
+{
+        if (!token_is_current(c, w))
+                return HSHM_ESTALE;
+        if (W_STATE(w) != HSHM_HEDGING)
+                return HSHM_ESTATE;
+        *next = make_word(HSHM_ACTIVE, W_OWNER(w), W_GEN(w) + 1);
+        return 0;
+}
+
+static int decide_reset(const struct change *c, uint64_t w, uint64_t *next)
+{
+        if (!token_is_current(c, w))
+                return HSHM_ESTALE;
+        *next = make_word(HSHM_AVAILABLE, 0, W_GEN(w) + 1);
+        return 0;
+}
+
+static int decide_error(const struct change *c, uint64_t w, uint64_t *next)
+{
+        (void)c;
+        if (W_STATE(w) == HSHM_ERROR)
+                return HSHM_ESTATE;
+        *next = make_word(HSHM_ERROR, W_OWNER(w), W_GEN(w) + 1);
+        return 0;
+}
+
+static int decide_clear(const struct change *c, uint64_t w, uint64_t *next)
+{
+        (void)c;
+        if (W_STATE(w) != HSHM_ERROR)
+                return HSHM_ESTATE;
+        *next = make_word(HSHM_AVAILABLE, 0, W_GEN(w) + 1);
+        return 0;
+}
+
+static int writable(const hshm_store *s)
+{
+        return s->read_only ? hsi_fail(-EROFS, "segment opened read-only") : 0;
+}
+
+/* The slot a token names, if it holds a key. */
+static int token_slot(const hshm_store *s, uint64_t token, uint32_t *idx)
+{
+        uint64_t slot = token >> TOKEN_SLOT_SHIFT;
+
+        if (slot >= s->capacity || uatomic_read(&s->slots[slot].key_mark) != HSHM_KEY_READY)
+                return hsi_fail(HSHM_ENOKEY, "token %llu names slot %llu, which holds no position",
+                                (unsigned long long)token, (unsigned long long)slot);
+        *idx = (uint32_t)slot;
+        return 0;
+}
+
+static void clear_owner(struct hshm_slot *slot)
+{
+        uatomic_set(&slot->owner_pid, 0);
+        uatomic_set(&slot->owner_start_ticks, 0);
+        uatomic_set(&slot->owner_boot_id[0], 0);
+        uatomic_set(&slot->owner_boot_id[1], 0);
+}
+
+int hshm_lock(hshm_store *s, const char *group, const char *symbol, uint64_t *token)
+{
+        uint64_t key[HSI_KEY_WORDS], next, boot[2];
+        struct change c = {.decide = decide_lock, .owner = s->owner};
+        struct hshm_slot *slot;
+        uint32_t idx = 0;
+        int64_t now;
+        int err;
+
+        if ((err = writable(s)) != 0 || (err = hsi_pack_key(group, symbol, key)) != 0 ||
+            (err = hsi_index_find(s, key, 1, &idx)) != 0)
+                return err;
+        err = begin(s, idx, &c, &next);
+        if (err != 0) {
+                if (err == -EBUSY)
+                        uatomic_inc(&s->counters->lock_conflicts);
+                return err;
+        }
+        slot = &s->slots[idx];
+        now = hsi_now_ns();
+        *token = (uint64_t)idx << TOKEN_SLOT_SHIFT | W_GEN(next);
+        memcpy(boot, s->self.boot_id, sizeof(boot));
+        uatomic_set(&slot->token, *token);
+        uatomic_set(&slot->ticket, 0);
+        uatomic_set(&slot->lock_ns, now);
+        uatomic_set(&slot->lease_deadline_ns, now + (int64_t)uatomic_read(&s->lease_ns));
+        uatomic_set(&slot->activate_ns, 0);
+        uatomic_set(&slot->changed_ns, now);
+        uatomic_set(&slot->owner_pid, s->self.pid);
+        uatomic_set(&slot->owner_start_ticks, s->self.start_ticks);
+        uatomic_set(&slot->owner_boot_id[0], boot[0]);
+        uatomic_set(&slot->owner_boot_id[1], boot[1]);
+        uatomic_set(&slot->hedge_symbol[0], 0);
+        uatomic_set(&slot->reason[0], 0);
+        publish(slot, next);
+        uatomic_inc(&s->counters->locks_won);
+        return 0;
+}
+
+/* Count a refused token, so a bot acting on a lost lock shows up in the counters. */
+static int refused(hshm_store *s, int err)
+{
+        if (err == HSHM_ESTALE)
+                uatomic_inc(&s->counters->stale_refusals);
+        return err;
+}
+
+int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *hedge_symbol)
+{
+        struct change c = {.decide = decide_activate, .token_gen = token & W_GEN_MAX};
+        struct hshm_slot *slot;
+        uint64_t next;
+        uint32_t idx = 0;
+        int64_t now;
+        int err;
+
+        if ((err = writable(s)) != 0 || (err = token_slot(s, token, &idx)) != 0)
+                return err;
+        if (hedge_symbol != NULL && strnlen(hedge_symbol, HSHM_SYMBOL_MAX + 1) > HSHM_SYMBOL_MAX)
+                return hsi_fail(-EINVAL, "hedge symbol is longer than %d bytes", HSHM_SYMBOL_MAX);
+        err = begin(s, idx, &c, &next);
+        if (err != 0)
+                return refused(s, err);
+        slot = &s->slots[idx];
+        now = hsi_now_ns();
+        uatomic_set(&slot->ticket, ticket);
+        uatomic_set(&slot->activate_ns, now);
+        uatomic_set(&slot->changed_ns, now);
+        hsi_pack_string(slot->hedge_symbol, HSHM_HEDGE_FIELD, hedge_symbol);
+        publish(slot, next);
+        uatomic_inc(&s->counters->activations);
+        return 0;
+}
+
+int hshm_reset(hshm_store *s, uint64_t token)
+{
+        struct change c = {.decide = decide_reset, .token_gen = token & W_GEN_MAX};
+        struct hshm_slot *slot;
+        uint64_t next;
+        uint32_t idx = 0;
+        int err;
+
+        if ((err = writable(s)) != 0 || (err = token_slot(s, token, &idx)) != 0)
+                return err;
+        err = begin(s, idx, &c, &next);
+        if (err != 0)
+                return refused(s, err);
+        slot = &s->slots[idx];
+        uatomic_set(&slot->ticket, 0);
+        uatomic_set(&slot->lock_ns, 0);
+        uatomic_set(&slot->lease_deadline_ns, 0);
+        uatomic_set(&slot->activate_ns, 0);
+        uatomic_set(&slot->changed_ns, hsi_now_ns());
+        uatomic_set(&slot->hedge_symbol[0], 0);
+        clear_owner(slot);
+        publish(slot, next);
+        uatomic_inc(&s->counters->resets);
+        return 0;
+}
+
+int hshm_mark_error(hshm_store *s, const char *group, const char *symbol, const char *reason)
+{
+        struct change c = {.decide = decide_error};
+        uint64_t key[HSI_KEY_WORDS], next;
+        struct hshm_slot *slot;
+        uint32_t idx = 0;
+        int err;
+
+        if ((err = writable(s)) != 0 || (err = hsi_pack_key(group, symbol, key)) != 0 ||
+            (err = hsi_index_find(s, key, 1, &idx)) != 0 || (err = begin(s, idx, &c, &next)) != 0)
+                return err;
+        /* Ticket, hedge symbol and owner stay: they are the evidence an operator needs. */
+        slot = &s->slots[idx];
+        uatomic_set(&slot->changed_ns, hsi_now_ns());
+        hsi_pack_string(slot->reason, HSHM_REASON_FIELD, reason);
+        publish(slot, next);
+        uatomic_inc(&s->counters->errors);
+        return 0;
+}
+
+int hshm_clear(hshm_store *s, const char *group, const char *symbol)
+{
+        struct change c = {.decide = decide_clear};
+        uint64_t key[HSI_KEY_WORDS], next;
+        struct hshm_slot *slot;
+        uint32_t idx = 0;
+        int err;
+
+        if ((err = writable(s)) != 0 || (err = hsi_pack_key(group, symbol, key)) != 0 ||
+            (err = hsi_index_find(s, key, 0, &idx)) != 0 || (err = begin(s, idx, &c, &next)) != 0)
+                return err;
+        slot = &s->slots[idx];
+        uatomic_set(&slot->ticket, 0);
+        uatomic_set(&slot->lock_ns, 0);
+        uatomic_set(&slot->lease_deadline_ns, 0);
+        uatomic_set(&slot->activate_ns, 0);
+        uatomic_set(&slot->changed_ns, hsi_now_ns());
+        uatomic_set(&slot->hedge_symbol[0], 0);
+        uatomic_set(&slot->reason[0], 0);
+        clear_owner(slot);
+        publish(slot, next);
+        uatomic_inc(&s->counters->clears);
+        return 0;
+}
+
+int hshm_is_available(hshm_store *s, const char *group, const char *symbol)
+{
+        uint64_t key[HSI_KEY_WORDS], w;
+        uint32_t idx = 0;
+        int err;
+
+        if ((err = hsi_pack_key(group, symbol, key)) != 0)
+                return err;
+        err = hsi_index_find(s, key, 0, &idx);
+        if (err == HSHM_ENOKEY)
+                return 1;
+        if (err != 0)
+                return err;
+        /* The state bits are current even mid-write: the CAS that set WRITING set them. */
+        w = uatomic_read(&s->slots[idx].word);
+        if ((err = check_word(idx, w)) != 0)
+                return err;
+        return W_STATE(w) == HSHM_AVAILABLE;
+}
+
+/* Copy the payload under the seqlock described at the top of this file. */
+static int snapshot(hshm_store *s, uint32_t idx, struct hshm_status *out)
+{
+        struct hshm_slot *slot = &s->slots[idx];
+        uint64_t boot[2];
+
+        if (uatomic_read(&slot->key_mark) != HSHM_KEY_READY)
+                return HSHM_ENOKEY;
+        /* Mark before key: the key was written before the mark. */
+        cmm_smp_rmb();
+        memset(out, 0, sizeof(*out));
+        out->slot = idx;
+        hsi_unpack_string(slot->key, HSHM_KEY_FIELD, out->group, sizeof(out->group));
+        hsi_unpack_string(slot->key + HSHM_KEY_FIELD / 8, HSHM_KEY_FIELD, out->symbol,
+                          sizeof(out->symbol));
+        for (int tries = 0; tries < SNAPSHOT_TRIES; tries++) {
+                uint64_t w1 = uatomic_read(&slot->word), w2;
+                int err = check_word(idx, w1);
+
+                if (err != 0)
+                        return err;
+                if ((w1 & W_WRITING) != 0) {
+                        if (hsi_wait_change(&slot->word, w1, &w1) != 0)
+                                return hsi_fail(-EAGAIN,
+                                                "slot %u is being written by a process "
+                                                "that has not finished",
+                                                idx);
+                        continue;
+                }
+                /* First word, then payload. */
+                cmm_smp_rmb();
+                out->token = uatomic_read(&slot->token);
+                out->ticket = uatomic_read(&slot->ticket);
+                out->lock_ns = uatomic_read(&slot->lock_ns);
+                out->lease_deadline_ns = uatomic_read(&slot->lease_deadline_ns);
+                out->activate_ns = uatomic_read(&slot->activate_ns);
+                out->changed_ns = uatomic_read(&slot->changed_ns);
+                out->owner.pid = uatomic_read(&slot->owner_pid);
+                out->owner.start_ticks = uatomic_read(&slot->owner_start_ticks);
+                boot[0] = uatomic_read(&slot->owner_boot_id[0]);
+                boot[1] = uatomic_read(&slot->owner_boot_id[1]);
+                hsi_unpack_string(slot->hedge_symbol, HSHM_HEDGE_FIELD, out->hedge_symbol,
+                                  sizeof(out->hedge_symbol));
+                hsi_unpack_string(slot->reason, HSHM_REASON_FIELD, out->reason,
+                                  sizeof(out->reason));
+                /* Payload, then the word again. */
+                cmm_smp_rmb();
+                w2 = uatomic_read(&slot->word);
+                if (w1 != w2)
+                        continue;
+                memcpy(out->owner.boot_id, boot, sizeof(boot));
+                out->state = W_STATE(w1);
+                out->generation = W_GEN(w1);
+                return 0;
+        }
+        return hsi_fail(-EAGAIN, "slot %u kept changing during %d reads", idx, SNAPSHOT_TRIES);
+}
+
+int hshm_status(hshm_store *s, const char *group, const char *symbol, struct hshm_status *out)
+{
+        uint64_t key[HSI_KEY_WORDS];
+        uint32_t idx = 0;
+        int err;
+
+        if ((err = hsi_pack_key(group, symbol, key)) != 0 ||
+            (err = hsi_index_find(s, key, 0, &idx)) != 0)
+                return err;
+        return snapshot(s, idx, out);
+}
+
+int hshm_status_by_token(hshm_store *s, uint64_t token, struct hshm_status *out)
+{
+        uint32_t idx = 0;
+        int err = token_slot(s, token, &idx);
+
+        return err != 0 ? err : snapshot(s, idx, out);
+}
+
+int hshm_slot_status(hshm_store *s, uint32_t slot, struct hshm_status *out)
+{
+        if (slot >= s->capacity)
+                return hsi_fail(-ERANGE, "slot %u is beyond capacity %u", slot, s->capacity);
+        return snapshot(s, slot, out);
+}

@@ -1,0 +1,77 @@
+/*
+ * Counters and the segment's shape. Each handle counts into its own cache line (its
+ * process-table entry, or the shared overflow line when the table was full), so the hot
+ * path never writes a line another process writes; a reader sums all lines. Entries keep
+ * their counts when their process leaves, so the sums only grow.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <urcu/uatomic.h>
+
+#include "internal.h"
+
+static void add_counters(struct hshm_stats *out, const struct hshm_counters *c)
+{
+        out->locks_won += uatomic_read(&c->locks_won);
+        out->lock_conflicts += uatomic_read(&c->lock_conflicts);
+        out->activations += uatomic_read(&c->activations);
+        out->resets += uatomic_read(&c->resets);
+        out->errors += uatomic_read(&c->errors);
+        out->clears += uatomic_read(&c->clears);
+        out->stale_refusals += uatomic_read(&c->stale_refusals);
+        out->keys_inserted += uatomic_read(&c->keys_inserted);
+}
+
+int hshm_stats(hshm_store *s, struct hshm_stats *out)
+{
+        memset(out, 0, sizeof(*out));
+        add_counters(out, &s->hdr->overflow);
+        for (uint32_t i = 0; i < HSHM_PROCS_MAX; i++)
+                add_counters(out, &s->procs[i].counters);
+        return 0;
+}
+
+int hshm_info(hshm_store *s, struct hshm_info *out)
+{
+        uint32_t used = uatomic_read(&s->hdr->used);
+
+        memset(out, 0, sizeof(*out));
+        out->format_version = HSHM_FORMAT;
+        out->capacity = s->capacity;
+        out->used = used < s->capacity ? used : s->capacity;
+        out->index_buckets = s->bucket_mask + 1;
+        out->slot_size = HSHM_SLOT_SIZE;
+        out->procs_max = HSHM_PROCS_MAX;
+        for (uint32_t i = 0; i < HSHM_PROCS_MAX; i++)
+                out->procs_registered += uatomic_read(&s->procs[i].in_use) != 0;
+        out->size_bytes = s->map_size;
+        out->instance_id = uatomic_read(&s->hdr->instance_id);
+        out->created_ns = uatomic_read(&s->hdr->created_ns);
+        out->read_only = s->read_only;
+        if (used > s->capacity)
+                return hsi_fail(HSHM_ECORRUPT, "slot allocator says %u used of %u", used,
+                                s->capacity);
+        return 0;
+}
+
+int hshm_lease_expired(const struct hshm_status *st, int64_t now_ns)
+{
+        return st->state == HSHM_HEDGING && st->lease_deadline_ns != 0 &&
+               now_ns > st->lease_deadline_ns;
+}
+
+const char *hshm_state_name(enum hshm_state state)
+{
+        switch (state) {
+        case HSHM_AVAILABLE:
+                return "AVAILABLE";
+        case HSHM_HEDGING:
+                return "HEDGING";
+        case HSHM_ACTIVE:
+                return "ACTIVE";
+        case HSHM_ERROR:
+                return "ERROR";
+        }
+        return "?";
+}
