@@ -174,7 +174,8 @@ int hshm_set_lease_ms(hshm_store *store, uint32_t lease_ms);
  * -EOVERFLOW (slot's generations exhausted), -EROFS, HSHM_ECORRUPT. */
 int hshm_lock(hshm_store *store, const char *group, const char *symbol, uint64_t *token);
 
-/* HEDGING -> ACTIVE with the broker's ticket and the hedge's symbol (NULL or "" allowed).
+/* HEDGING -> ACTIVE with the broker's ticket and the hedge's symbol (NULL or "" for none,
+ * otherwise checked like a key's symbol).
  * Returns 0, HSHM_ESTALE (token not current), HSHM_ESTATE (not HEDGING), -EINVAL,
  * -EAGAIN, -EROFS, HSHM_ECORRUPT. */
 int hshm_activate(hshm_store *store, uint64_t token, uint64_t ticket, const char *hedge_symbol);

@@ -28,8 +28,8 @@ static uint64_t read_start_ticks(void)
         p = strrchr(buf, ')');
         if (p == NULL)
                 return 0;
-        /* After ") " come fields 3..; the start time is field 22, so skip 19 fields. */
-        for (int field = 3; field < 22 && p != NULL; field++)
+        /* The space after ')' starts field 3; the start time is field 22, 20 spaces on. */
+        for (int space = 0; space < 20 && p != NULL; space++)
                 p = strchr(p + 1, ' ');
         if (p == NULL || sscanf(p + 1, "%llu", &ticks) != 1)
                 return 0;

@@ -45,6 +45,8 @@ struct hshm_store {
 int hsi_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hsi_clear_detail(void);
 
+/* names.c: check a symbol name (what names it in the error detail). */
+int hsi_validate_symbol(const char *what, const char *symbol);
 /* names.c: pack a validated key into the slot's zero-padded form. */
 int hsi_pack_key(const char *group, const char *symbol, uint64_t key[HSI_KEY_WORDS]);
 /* Copy a fixed-size string field out of the segment, always NUL-terminated. */

@@ -71,6 +71,11 @@ static int validate_part(const char *what, const char *s, size_t max)
         return 0;
 }
 
+int hsi_validate_symbol(const char *what, const char *symbol)
+{
+        return validate_part(what, symbol, HSHM_SYMBOL_MAX);
+}
+
 int hshm_validate_key(const char *group, const char *symbol)
 {
         int err = validate_part("group", group, HSHM_GROUP_MAX);

@@ -176,7 +176,9 @@ static int check_header(const uint8_t *base, size_t size, const char *name)
         if (size < sizeof(magic))
                 return hsi_fail(HSHM_ETRUNC, "%s is %zu bytes, too small for a header", name, size);
         magic = uatomic_read(&h->magic);
-        if (magic == 0)
+        /* No magic yet is a creator at work, unless the ready mark (written after the
+         * magic) is already there. */
+        if (magic == 0 && (size < HSHM_HEADER_SIZE || uatomic_read(&h->ready) != HSHM_READY_MARK))
                 return 1;
         if (magic == __builtin_bswap64(HSHM_MAGIC))
                 return hsi_fail(HSHM_ENOTSEG, "%s was made on a machine of the other byte order",

@@ -232,8 +232,9 @@ int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *he
 
         if ((err = writable(s)) != 0 || (err = token_slot(s, token, &idx)) != 0)
                 return err;
-        if (hedge_symbol != NULL && strnlen(hedge_symbol, HSHM_SYMBOL_MAX + 1) > HSHM_SYMBOL_MAX)
-                return hsi_fail(-EINVAL, "hedge symbol is longer than %d bytes", HSHM_SYMBOL_MAX);
+        if (hedge_symbol != NULL && hedge_symbol[0] != '\0' &&
+            (err = hsi_validate_symbol("hedge symbol", hedge_symbol)) != 0)
+                return err;
         err = begin(s, idx, &c, &next);
         if (err != 0)
                 return refused(s, err);
