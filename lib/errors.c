@@ -10,26 +10,36 @@
 
 #include "internal.h"
 
-static _Thread_local char last_detail[256];
+/* The detail is a pointer, so that refusals on the hot path (a lost lock race) record a
+ * fixed text with one store instead of formatting one. */
+static _Thread_local char formatted[256];
+static _Thread_local const char *last_detail;
 
 int hsi_fail(int err, const char *fmt, ...)
 {
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(last_detail, sizeof(last_detail), fmt, ap);
+        vsnprintf(formatted, sizeof(formatted), fmt, ap);
         va_end(ap);
+        last_detail = formatted;
+        return err;
+}
+
+int hsi_fail_lit(int err, const char *text)
+{
+        last_detail = text;
         return err;
 }
 
 void hsi_clear_detail(void)
 {
-        last_detail[0] = '\0';
+        last_detail = NULL;
 }
 
 const char *hshm_last_detail(void)
 {
-        return last_detail;
+        return last_detail != NULL ? last_detail : "";
 }
 
 const char *hshm_strerror(int err)

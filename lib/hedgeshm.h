@@ -78,7 +78,7 @@ typedef struct hshm_store hshm_store;
 struct hshm_create_opts {
         uint32_t capacity; /* slots; 0 means HSHM_CAPACITY_DEFAULT */
         mode_t mode;       /* permission bits, applied with fchmod; 0 means 0600 */
-        gid_t gid;         /* group to share with; (gid_t)-1 keeps the creator's */
+        gid_t gid;         /* group to share with; 0 or (gid_t)-1 keeps the creator's */
 };
 
 /* hshm_open() flags. */
@@ -99,7 +99,7 @@ struct hshm_status {
         uint64_t token; /* token of the current or last lock; 0 if never locked */
         struct hshm_owner owner;
         uint64_t ticket;
-        int64_t lock_ns; /* CLOCK_REALTIME, ns; 0 when unset */
+        int64_t lock_ns; /* CLOCK_REALTIME_COARSE, ns (lags by a tick or two); 0 when unset */
         int64_t lease_deadline_ns;
         int64_t activate_ns;
         int64_t changed_ns;
@@ -133,14 +133,15 @@ struct hshm_info {
         uint64_t size_bytes;
         uint64_t instance_id; /* random, new at every creation */
         int64_t created_ns;
+        int64_t clock_resolution_ns; /* tick of the coarse clock slot times are read from */
         int read_only;
 };
 
 /* Name of the segment to use: name if not NULL, else $HEDGESHM_NAME, else the default. */
 const char *hshm_resolve_name(const char *name);
 
-/* 0 if name is a valid POSIX shared-memory name ("/x", no other '/', at most 255 bytes,
- * printable ASCII), else -EINVAL with the reason in hshm_last_detail(). */
+/* 0 if name is a valid POSIX shared-memory name: '/', then 1..255 bytes of printable ASCII
+ * without spaces or '/'. Else -EINVAL with the reason in hshm_last_detail(). */
 int hshm_validate_name(const char *name);
 
 /* 0 if the key fits: 1..HSHM_GROUP_MAX / HSHM_SYMBOL_MAX bytes of printable ASCII without

@@ -18,23 +18,36 @@
 
 #include "internal.h"
 
-static uint64_t mix(uint64_t h)
+/*
+ * wyhash-style: the key's four 16-byte halves are each multiplied (64 x 64 -> 128 bits) with
+ * per-segment secrets, independently, so the multiplies overlap in the pipeline; a final
+ * multiply mixes the sum. The secrets come from the segment's random seed, so the bucket a
+ * key lands in is not predictable across segments.
+ */
+static uint64_t mum(uint64_t a, uint64_t b)
 {
-        h ^= h >> 31;
-        h *= UINT64_C(0x7fb5d329728ea185);
-        h ^= h >> 27;
-        h *= UINT64_C(0x81dadef4bc2dd44d);
-        h ^= h >> 33;
-        return h;
+        unsigned __int128 r = (unsigned __int128)a * b;
+
+        return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-uint64_t hsi_hash_key(uint64_t seed, const uint64_t key[HSI_KEY_WORDS])
+void hsi_hash_secrets(uint64_t seed, uint64_t secret[HSI_KEY_WORDS + 1])
 {
-        uint64_t h = seed;
+        for (unsigned i = 0; i <= HSI_KEY_WORDS; i++) {
+                uint64_t z = seed + (i + 1) * UINT64_C(0x9e3779b97f4a7c15);
+                z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+                z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+                secret[i] = (z ^ (z >> 31)) | 1;
+        }
+}
 
-        for (unsigned i = 0; i < HSI_KEY_WORDS; i++)
-                h = mix(h ^ key[i]) + (uint64_t)i;
-        return h;
+uint64_t hsi_hash_key(const uint64_t secret[HSI_KEY_WORDS + 1], const uint64_t key[HSI_KEY_WORDS])
+{
+        uint64_t h = 0;
+
+        for (unsigned i = 0; i < HSI_KEY_WORDS; i += 2)
+                h += mum(key[i] ^ secret[i], key[i + 1] ^ secret[i + 1]);
+        return mum(h ^ secret[HSI_KEY_WORDS], h ^ UINT64_C(0xe7037ed1a0b428db));
 }
 
 static int key_equal(const struct hshm_slot *slot, const uint64_t key[HSI_KEY_WORDS])
@@ -43,6 +56,19 @@ static int key_equal(const struct hshm_slot *slot, const uint64_t key[HSI_KEY_WO
                 if (uatomic_read(&slot->key[i]) != key[i])
                         return 0;
         return 1;
+}
+
+static int insert_refused(const hshm_store *s)
+{
+        uint32_t used = uatomic_read(&s->hdr->used);
+
+        if (used > s->capacity)
+                return hsi_fail(HSHM_ECORRUPT, "slot allocator says %u used of %u", used,
+                                s->capacity);
+        return hsi_fail(-ENOSPC,
+                        "all %u position slots hold keys: create a larger segment "
+                        "(hedgectl init --capacity)",
+                        s->capacity);
 }
 
 /* Complete an insert whose bucket we hold RESERVED. */
@@ -57,13 +83,7 @@ static int insert_reserved(hshm_store *s, uint64_t *bucket, uint64_t tag,
                         /* Never back to EMPTY: a key probed past this bucket while it was
                          * RESERVED would stop being found. DEAD is skipped by everyone. */
                         uatomic_set(bucket, B_DEAD | tag << B_TAG_SHIFT);
-                        if (used > s->capacity)
-                                return hsi_fail(HSHM_ECORRUPT, "slot allocator says %u used of %u",
-                                                used, s->capacity);
-                        return hsi_fail(-ENOSPC,
-                                        "all %u position slots hold keys: create a larger "
-                                        "segment (hedgectl init --capacity)",
-                                        s->capacity);
+                        return insert_refused(s);
                 }
                 uint32_t seen = uatomic_cmpxchg(&s->hdr->used, used, used + 1);
                 if (seen == used)
@@ -85,7 +105,7 @@ static int insert_reserved(hshm_store *s, uint64_t *bucket, uint64_t tag,
 
 int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert, uint32_t *slot)
 {
-        uint64_t h = hsi_hash_key(s->hash_seed, key);
+        uint64_t h = hsi_hash_key(s->secret, key);
         uint64_t tag = h >> 32;
         uint32_t start = (uint32_t)h;
 
@@ -126,9 +146,13 @@ int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert,
                                 return hsi_fail(HSHM_ECORRUPT, "empty index bucket holds 0x%llx",
                                                 (unsigned long long)b);
                         if (!insert)
-                                return HSHM_ENOKEY;
+                                return hsi_fail_lit(HSHM_ENOKEY, "no slot holds this position yet");
                         if (s->read_only)
                                 return hsi_fail(-EROFS, "segment opened read-only");
+                        /* A full table refuses before reserving: each reservation that
+                         * fails turns an EMPTY bucket DEAD and lengthens every miss. */
+                        if (uatomic_read(&s->hdr->used) >= s->capacity)
+                                return insert_refused(s);
                         mine = B_RESERVED |
                                ((uint64_t)s->self.pid & B_VALUE_MASK) << B_VALUE_SHIFT |
                                tag << B_TAG_SHIFT;
@@ -138,6 +162,6 @@ int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert,
                 }
         }
         if (!insert)
-                return HSHM_ENOKEY;
+                return hsi_fail_lit(HSHM_ENOKEY, "no slot holds this position yet");
         return hsi_fail(-ENOSPC, "index is full");
 }

@@ -34,15 +34,16 @@ struct hshm_store {
         struct hshm_slot *slots;
         uint32_t capacity;
         uint32_t bucket_mask;
-        uint64_t hash_seed;
-        uint32_t owner;                 /* process entry + 1, or 0 when the table was full */
-        struct hshm_counters *counters; /* this handle's counter line */
+        uint64_t secret[HSI_KEY_WORDS + 1]; /* hash secrets, from the segment's seed */
+        uint32_t owner;                     /* process entry + 1, or 0 when the table was full */
+        struct hshm_counters *counters;     /* this handle's counter line */
         struct hsi_identity self;
         uint64_t lease_ns; /* read and written atomically: any thread may set it */
 };
 
 /* errors.c: record the detail of a failure for hshm_last_detail(); returns err. */
 int hsi_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int hsi_fail_lit(int err, const char *text); /* text must outlive the thread */
 void hsi_clear_detail(void);
 
 /* names.c: check a symbol name (what names it in the error detail). */
@@ -55,11 +56,14 @@ void hsi_pack_string(uint64_t *words, size_t field_bytes, const char *s);
 
 /* identity.c */
 void hsi_identity_self(struct hsi_identity *id);
+/* CLOCK_REALTIME_COARSE: about 4 ns instead of 19, a tick or two behind. */
 int64_t hsi_now_ns(void);
+int64_t hsi_clock_resolution_ns(void);
 
 /* index.c: find the slot of a key; with insert, create it on first use. */
 int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert, uint32_t *slot);
-uint64_t hsi_hash_key(uint64_t seed, const uint64_t key[HSI_KEY_WORDS]);
+void hsi_hash_secrets(uint64_t seed, uint64_t secret[HSI_KEY_WORDS + 1]);
+uint64_t hsi_hash_key(const uint64_t secret[HSI_KEY_WORDS + 1], const uint64_t key[HSI_KEY_WORDS]);
 
 /* wait.c: wait (bounded) until *addr differs from seen; 0 with *now set, or -EAGAIN. */
 int hsi_wait_change(uint64_t *addr, uint64_t seen, uint64_t *now);

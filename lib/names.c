@@ -52,23 +52,36 @@ int hshm_validate_name(const char *name)
         return 0;
 }
 
-static int validate_part(const char *what, const char *s, size_t max)
+/*
+ * Check one part of a key and copy it into a zero-filled field of max + 1 bytes, in one pass:
+ * this runs on every lock, so the bytes are read once. Returns its length, or an error.
+ */
+static int copy_part(const char *what, const char *s, size_t max, char *field)
 {
-        size_t len;
+        size_t i;
 
         if (s == NULL || s[0] == '\0')
                 return hsi_fail(-EINVAL, "%s is empty", what);
-        len = strnlen(s, max + 1);
-        if (len > max)
-                return hsi_fail(-EINVAL, "%s \"%.40s...\" is longer than %zu bytes", what, s, max);
-        for (size_t i = 0; i < len; i++) {
+        for (i = 0; s[i] != '\0'; i++) {
                 unsigned char c = (unsigned char)s[i];
+                if (i == max)
+                        return hsi_fail(-EINVAL, "%s \"%.40s...\" is longer than %zu bytes", what,
+                                        s, max);
                 if (c <= 0x20 || c >= 0x7f)
                         return hsi_fail(
                             -EINVAL, "%s byte %zu (0x%02x) is not printable ASCII without spaces",
                             what, i, c);
+                field[i] = (char)c;
         }
-        return 0;
+        return (int)i;
+}
+
+static int validate_part(const char *what, const char *s, size_t max)
+{
+        char field[HSHM_KEY_FIELD];
+        int len = copy_part(what, s, max, field);
+
+        return len < 0 ? len : 0;
 }
 
 int hsi_validate_symbol(const char *what, const char *symbol)
@@ -85,13 +98,13 @@ int hshm_validate_key(const char *group, const char *symbol)
 
 int hsi_pack_key(const char *group, const char *symbol, uint64_t key[HSI_KEY_WORDS])
 {
-        int err = hshm_validate_key(group, symbol);
+        char *bytes = (char *)key;
+        int err;
 
-        if (err != 0)
-                return err;
         memset(key, 0, HSI_KEY_WORDS * sizeof(key[0]));
-        memcpy(key, group, strlen(group));
-        memcpy((char *)key + HSHM_KEY_FIELD, symbol, strlen(symbol));
+        if ((err = copy_part("group", group, HSHM_GROUP_MAX, bytes)) < 0 ||
+            (err = copy_part("symbol", symbol, HSHM_SYMBOL_MAX, bytes + HSHM_KEY_FIELD)) < 0)
+                return err;
         return 0;
 }
 

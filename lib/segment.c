@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -109,7 +110,7 @@ int hshm_create(const char *name, const struct hshm_create_opts *opts)
         uint32_t capacity =
             opts != NULL && opts->capacity != 0 ? opts->capacity : HSHM_CAPACITY_DEFAULT;
         mode_t mode = opts != NULL && opts->mode != 0 ? opts->mode : 0600;
-        gid_t gid = opts != NULL ? opts->gid : (gid_t)-1;
+        gid_t gid = opts != NULL && opts->gid != 0 ? opts->gid : (gid_t)-1;
         struct geometry g;
         void *map;
         int fd, err;
@@ -166,19 +167,24 @@ fail:
         return err;
 }
 
-/* 1 when the creator has not finished yet, 0 when the header is valid, else an error. */
-static int check_header(const uint8_t *base, size_t size, const char *name)
+/*
+ * 1 when the creator has not finished yet, 0 when the header is valid, else an error. The
+ * identity lines are copied into *h first and only the copy is checked and used after: a
+ * process writing into the header meanwhile cannot slip a value past the checks.
+ */
+static int check_header(const uint8_t *base, size_t size, const char *name, struct hshm_header *h)
 {
-        const struct hshm_header *h = (const void *)base;
+        const struct hshm_header *live = (const void *)base;
         struct geometry g;
         uint64_t magic;
 
         if (size < sizeof(magic))
                 return hsi_fail(HSHM_ETRUNC, "%s is %zu bytes, too small for a header", name, size);
-        magic = uatomic_read(&h->magic);
+        magic = uatomic_read(&live->magic);
         /* No magic yet is a creator at work, unless the ready mark (written after the
          * magic) is already there. */
-        if (magic == 0 && (size < HSHM_HEADER_SIZE || uatomic_read(&h->ready) != HSHM_READY_MARK))
+        if (magic == 0 &&
+            (size < HSHM_HEADER_SIZE || uatomic_read(&live->ready) != HSHM_READY_MARK))
                 return 1;
         if (magic == __builtin_bswap64(HSHM_MAGIC))
                 return hsi_fail(HSHM_ENOTSEG, "%s was made on a machine of the other byte order",
@@ -189,10 +195,11 @@ static int check_header(const uint8_t *base, size_t size, const char *name)
         if (size < HSHM_HEADER_SIZE)
                 return hsi_fail(HSHM_ETRUNC, "%s is %zu bytes, smaller than its %u-byte header",
                                 name, size, HSHM_HEADER_SIZE);
-        if (uatomic_read(&h->ready) != HSHM_READY_MARK)
+        if (uatomic_read(&live->ready) != HSHM_READY_MARK)
                 return 1;
         /* The mark before any other field: they were written before it. */
         cmm_smp_rmb();
+        memcpy(h, live, offsetof(struct hshm_header, used));
         if (h->format != HSHM_FORMAT)
                 return hsi_fail(HSHM_EVERSION,
                                 "%s has format version %u; this library reads version %u", name,
@@ -231,7 +238,8 @@ static int64_t monotonic_ns(void)
 }
 
 /* Map the segment once its creator has finished; returns 0 with *base and *size set. */
-static int map_when_ready(int fd, int prot, const char *name, uint8_t **base, size_t *size)
+static int map_when_ready(int fd, int prot, const char *name, uint8_t **base, size_t *size,
+                          struct hshm_header *h)
 {
         int64_t deadline = monotonic_ns() + ATTACH_WAIT_NS;
         const struct timespec pause = {0, 1000 * 1000};
@@ -248,7 +256,7 @@ static int map_when_ready(int fd, int prot, const char *name, uint8_t **base, si
                         if (map == MAP_FAILED)
                                 return hsi_fail(-ENOMEM, "cannot map %s: %s", name,
                                                 strerror(errno));
-                        err = check_header(map, (size_t)st.st_size, name);
+                        err = check_header(map, (size_t)st.st_size, name, h);
                         if (err == 0) {
                                 *base = map;
                                 *size = (size_t)st.st_size;
@@ -292,6 +300,7 @@ static void register_process(hshm_store *s)
 int hshm_open(const char *name, unsigned flags, hshm_store **out)
 {
         int read_only = (flags & HSHM_OPEN_RDONLY) != 0;
+        struct hshm_header h;
         hshm_store *s;
         int fd, err;
 
@@ -312,7 +321,7 @@ int hshm_open(const char *name, unsigned flags, hshm_store **out)
                 return err;
         }
         err = map_when_ready(fd, read_only ? PROT_READ : PROT_READ | PROT_WRITE, name, &s->base,
-                             &s->map_size);
+                             &s->map_size, &h);
         close(fd);
         if (err != 0) {
                 free(s);
@@ -320,12 +329,12 @@ int hshm_open(const char *name, unsigned flags, hshm_store **out)
         }
         s->read_only = read_only;
         s->hdr = (struct hshm_header *)(void *)s->base;
-        s->capacity = s->hdr->capacity;
-        s->bucket_mask = s->hdr->index_buckets - 1;
-        s->hash_seed = s->hdr->hash_seed;
+        s->capacity = h.capacity;
+        s->bucket_mask = h.index_buckets - 1;
+        hsi_hash_secrets(h.hash_seed, s->secret);
         s->procs = (struct hshm_proc *)(void *)(s->base + HSHM_PROCS_OFFSET);
         s->buckets = (uint64_t *)(void *)(s->base + HSHM_INDEX_OFFSET);
-        s->slots = (struct hshm_slot *)(void *)(s->base + s->hdr->slots_offset);
+        s->slots = (struct hshm_slot *)(void *)(s->base + h.slots_offset);
         s->lease_ns = (uint64_t)HSHM_LEASE_DEFAULT_MS * 1000000u;
         hsi_identity_self(&s->self);
         if (read_only)

@@ -54,7 +54,25 @@ struct change {
         int (*decide)(const struct change *c, uint64_t w, uint64_t *next);
         uint64_t token_gen;
         uint32_t owner;
+        /* Generations this transition needs left, counting itself, so that what it starts
+         * can always finish: a lock needs three (lock, activate or error, reset or clear),
+         * an error two (error, clear), the rest one. */
+        uint32_t reserve;
 };
+
+static const char *refusal_text(int err)
+{
+        switch (err) {
+        case -EBUSY:
+                return "the position is held: HEDGING, ACTIVE or ERROR";
+        case HSHM_ESTALE:
+                return "the token's lock was reset, marked ERROR or replaced by a newer lock";
+        case HSHM_ESTATE:
+                return "the slot's state does not allow this transition";
+        default:
+                return "refused";
+        }
+}
 
 /*
  * Run the CAS of a transition. On success the slot's word holds *next | W_WRITING and the
@@ -69,11 +87,12 @@ static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *
         for (;;) {
                 int err = check_word(idx, w);
 
-                if (err == 0)
-                        err = c->decide(c, w & ~W_WRITING, next);
                 if (err != 0)
                         return err;
-                if (W_GEN(w) >= W_GEN_MAX)
+                err = c->decide(c, w & ~W_WRITING, next);
+                if (err != 0)
+                        return hsi_fail_lit(err, refusal_text(err));
+                if (W_GEN(w) + c->reserve > W_GEN_MAX)
                         return hsi_fail(-EOVERFLOW, "slot %u has used all its generations", idx);
                 if ((w & W_WRITING) != 0) {
                         err = hsi_wait_change(word, w, &w);
@@ -177,7 +196,7 @@ static void clear_owner(struct hshm_slot *slot)
 int hshm_lock(hshm_store *s, const char *group, const char *symbol, uint64_t *token)
 {
         uint64_t key[HSI_KEY_WORDS], next, boot[2];
-        struct change c = {.decide = decide_lock, .owner = s->owner};
+        struct change c = {.decide = decide_lock, .owner = s->owner, .reserve = 3};
         struct hshm_slot *slot;
         uint32_t idx = 0;
         int64_t now;
@@ -223,7 +242,7 @@ static int refused(hshm_store *s, int err)
 
 int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *hedge_symbol)
 {
-        struct change c = {.decide = decide_activate, .token_gen = token & W_GEN_MAX};
+        struct change c = {.decide = decide_activate, .token_gen = token & W_GEN_MAX, .reserve = 1};
         struct hshm_slot *slot;
         uint64_t next;
         uint32_t idx = 0;
@@ -251,7 +270,7 @@ int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *he
 
 int hshm_reset(hshm_store *s, uint64_t token)
 {
-        struct change c = {.decide = decide_reset, .token_gen = token & W_GEN_MAX};
+        struct change c = {.decide = decide_reset, .token_gen = token & W_GEN_MAX, .reserve = 1};
         struct hshm_slot *slot;
         uint64_t next;
         uint32_t idx = 0;
@@ -277,7 +296,7 @@ int hshm_reset(hshm_store *s, uint64_t token)
 
 int hshm_mark_error(hshm_store *s, const char *group, const char *symbol, const char *reason)
 {
-        struct change c = {.decide = decide_error};
+        struct change c = {.decide = decide_error, .reserve = 2};
         uint64_t key[HSI_KEY_WORDS], next;
         struct hshm_slot *slot;
         uint32_t idx = 0;
@@ -297,7 +316,7 @@ int hshm_mark_error(hshm_store *s, const char *group, const char *symbol, const 
 
 int hshm_clear(hshm_store *s, const char *group, const char *symbol)
 {
-        struct change c = {.decide = decide_clear};
+        struct change c = {.decide = decide_clear, .reserve = 1};
         uint64_t key[HSI_KEY_WORDS], next;
         struct hshm_slot *slot;
         uint32_t idx = 0;
@@ -347,7 +366,7 @@ static int snapshot(hshm_store *s, uint32_t idx, struct hshm_status *out)
         uint64_t boot[2];
 
         if (uatomic_read(&slot->key_mark) != HSHM_KEY_READY)
-                return HSHM_ENOKEY;
+                return hsi_fail_lit(HSHM_ENOKEY, "slot holds no position");
         /* Mark before key: the key was written before the mark. */
         cmm_smp_rmb();
         memset(out, 0, sizeof(*out));

@@ -49,6 +49,7 @@ int hshm_info(hshm_store *s, struct hshm_info *out)
         out->instance_id = uatomic_read(&s->hdr->instance_id);
         out->created_ns = uatomic_read(&s->hdr->created_ns);
         out->read_only = s->read_only;
+        out->clock_resolution_ns = hsi_clock_resolution_ns();
         if (used > s->capacity)
                 return hsi_fail(HSHM_ECORRUPT, "slot allocator says %u used of %u", used,
                                 s->capacity);
