@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
 hedgeshm_deps
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+# Quiet when all is well, the whole output when not.
+quietly() { local out; out=$("$@" 2>&1) || { echo "$out" >&2; return 1; }; }
+[ -f build/build.ninja ] || quietly meson setup build
+quietly ninja -C build
 exec ./build/tools/hedge-demo "$@"
