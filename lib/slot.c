@@ -79,7 +79,8 @@ static const char *refusal_text(int err)
  * caller must write the payload and call publish(). A refusal is decided on the state bits
  * even while another writer holds WRITING: its CAS already made that state current.
  */
-static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *next)
+static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *next,
+                 uint64_t *prev)
 {
         uint64_t *word = &s->slots[idx].word;
         uint64_t w = uatomic_read(word);
@@ -105,8 +106,10 @@ static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *
                 }
                 /* Full barrier: the payload stores that follow stay after the CAS. */
                 uint64_t seen = uatomic_cmpxchg(word, w, *next | W_WRITING);
-                if (seen == w)
+                if (seen == w) {
+                        *prev = w;
                         return 0;
+                }
                 w = seen;
         }
 }
@@ -195,7 +198,7 @@ static void clear_owner(struct hshm_slot *slot)
 
 int hshm_lock(hshm_store *s, const char *group, const char *symbol, uint64_t *token)
 {
-        uint64_t key[HSI_KEY_WORDS], next, boot[2];
+        uint64_t key[HSI_KEY_WORDS], next, prev, boot[2];
         struct change c = {.decide = decide_lock, .owner = s->owner, .reserve = 3};
         struct hshm_slot *slot;
         uint32_t idx = 0;
@@ -205,7 +208,7 @@ int hshm_lock(hshm_store *s, const char *group, const char *symbol, uint64_t *to
         if ((err = writable(s)) != 0 || (err = hsi_pack_key(group, symbol, key)) != 0 ||
             (err = hsi_index_find(s, key, 1, &idx)) != 0)
                 return err;
-        err = begin(s, idx, &c, &next);
+        err = begin(s, idx, &c, &next, &prev);
         if (err != 0) {
                 if (err == -EBUSY)
                         uatomic_inc(&s->counters->lock_conflicts);
@@ -216,17 +219,13 @@ int hshm_lock(hshm_store *s, const char *group, const char *symbol, uint64_t *to
         *token = (uint64_t)idx << TOKEN_SLOT_SHIFT | W_GEN(next);
         memcpy(boot, s->self.boot_id, sizeof(boot));
         uatomic_set(&slot->token, *token);
-        uatomic_set(&slot->ticket, 0);
         uatomic_set(&slot->lock_ns, now);
         uatomic_set(&slot->lease_deadline_ns, now + (int64_t)uatomic_read(&s->lease_ns));
-        uatomic_set(&slot->activate_ns, 0);
         uatomic_set(&slot->changed_ns, now);
         uatomic_set(&slot->owner_pid, s->self.pid);
         uatomic_set(&slot->owner_start_ticks, s->self.start_ticks);
         uatomic_set(&slot->owner_boot_id[0], boot[0]);
         uatomic_set(&slot->owner_boot_id[1], boot[1]);
-        uatomic_set(&slot->hedge_symbol[0], 0);
-        uatomic_set(&slot->reason[0], 0);
         publish(slot, next);
         uatomic_inc(&s->counters->locks_won);
         return 0;
@@ -244,7 +243,7 @@ int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *he
 {
         struct change c = {.decide = decide_activate, .token_gen = token & W_GEN_MAX, .reserve = 1};
         struct hshm_slot *slot;
-        uint64_t next;
+        uint64_t next, prev;
         uint32_t idx = 0;
         int64_t now;
         int err;
@@ -254,7 +253,7 @@ int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *he
         if (hedge_symbol != NULL && hedge_symbol[0] != '\0' &&
             (err = hsi_validate_symbol("hedge symbol", hedge_symbol)) != 0)
                 return err;
-        err = begin(s, idx, &c, &next);
+        err = begin(s, idx, &c, &next, &prev);
         if (err != 0)
                 return refused(s, err);
         slot = &s->slots[idx];
@@ -272,23 +271,17 @@ int hshm_reset(hshm_store *s, uint64_t token)
 {
         struct change c = {.decide = decide_reset, .token_gen = token & W_GEN_MAX, .reserve = 1};
         struct hshm_slot *slot;
-        uint64_t next;
+        uint64_t next, prev;
         uint32_t idx = 0;
         int err;
 
         if ((err = writable(s)) != 0 || (err = token_slot(s, token, &idx)) != 0)
                 return err;
-        err = begin(s, idx, &c, &next);
+        err = begin(s, idx, &c, &next, &prev);
         if (err != 0)
                 return refused(s, err);
         slot = &s->slots[idx];
-        uatomic_set(&slot->ticket, 0);
-        uatomic_set(&slot->lock_ns, 0);
-        uatomic_set(&slot->lease_deadline_ns, 0);
-        uatomic_set(&slot->activate_ns, 0);
         uatomic_set(&slot->changed_ns, hsi_now_ns());
-        uatomic_set(&slot->hedge_symbol[0], 0);
-        clear_owner(slot);
         publish(slot, next);
         uatomic_inc(&s->counters->resets);
         return 0;
@@ -297,16 +290,28 @@ int hshm_reset(hshm_store *s, uint64_t token)
 int hshm_mark_error(hshm_store *s, const char *group, const char *symbol, const char *reason)
 {
         struct change c = {.decide = decide_error, .reserve = 2};
-        uint64_t key[HSI_KEY_WORDS], next;
+        uint64_t key[HSI_KEY_WORDS], next, prev;
         struct hshm_slot *slot;
         uint32_t idx = 0;
         int err;
 
         if ((err = writable(s)) != 0 || (err = hsi_pack_key(group, symbol, key)) != 0 ||
-            (err = hsi_index_find(s, key, 1, &idx)) != 0 || (err = begin(s, idx, &c, &next)) != 0)
+            (err = hsi_index_find(s, key, 1, &idx)) != 0 ||
+            (err = begin(s, idx, &c, &next, &prev)) != 0)
                 return err;
-        /* Ticket, hedge symbol and owner stay: they are the evidence an operator needs. */
+        /* What the slot held stays as the evidence an operator needs; what it did not hold
+         * in its previous state is old and cleared, since ERROR shows every field. */
         slot = &s->slots[idx];
+        if (W_STATE(prev) != HSHM_ACTIVE) {
+                uatomic_set(&slot->ticket, 0);
+                uatomic_set(&slot->activate_ns, 0);
+                uatomic_set(&slot->hedge_symbol[0], 0);
+        }
+        if (W_STATE(prev) == HSHM_AVAILABLE) {
+                uatomic_set(&slot->lock_ns, 0);
+                uatomic_set(&slot->lease_deadline_ns, 0);
+                clear_owner(slot);
+        }
         uatomic_set(&slot->changed_ns, hsi_now_ns());
         hsi_pack_string(slot->reason, HSHM_REASON_FIELD, reason);
         publish(slot, next);
@@ -317,23 +322,17 @@ int hshm_mark_error(hshm_store *s, const char *group, const char *symbol, const 
 int hshm_clear(hshm_store *s, const char *group, const char *symbol)
 {
         struct change c = {.decide = decide_clear, .reserve = 1};
-        uint64_t key[HSI_KEY_WORDS], next;
+        uint64_t key[HSI_KEY_WORDS], next, prev;
         struct hshm_slot *slot;
         uint32_t idx = 0;
         int err;
 
         if ((err = writable(s)) != 0 || (err = hsi_pack_key(group, symbol, key)) != 0 ||
-            (err = hsi_index_find(s, key, 0, &idx)) != 0 || (err = begin(s, idx, &c, &next)) != 0)
+            (err = hsi_index_find(s, key, 0, &idx)) != 0 ||
+            (err = begin(s, idx, &c, &next, &prev)) != 0)
                 return err;
         slot = &s->slots[idx];
-        uatomic_set(&slot->ticket, 0);
-        uatomic_set(&slot->lock_ns, 0);
-        uatomic_set(&slot->lease_deadline_ns, 0);
-        uatomic_set(&slot->activate_ns, 0);
         uatomic_set(&slot->changed_ns, hsi_now_ns());
-        uatomic_set(&slot->hedge_symbol[0], 0);
-        uatomic_set(&slot->reason[0], 0);
-        clear_owner(slot);
         publish(slot, next);
         uatomic_inc(&s->counters->clears);
         return 0;
@@ -359,17 +358,56 @@ int hshm_is_available(hshm_store *s, const char *group, const char *symbol)
         return W_STATE(w) == HSHM_AVAILABLE;
 }
 
+/*
+ * Which payload fields mean something depends on the state, and only those are read (the
+ * rest are reported as zero), which is also why writers leave old values in place:
+ *   every state          token, changed_ns
+ *   HEDGING, ACTIVE, ERROR   + lock_ns, lease_deadline_ns, owner
+ *   ACTIVE, ERROR            + ticket, activate_ns, hedge_symbol
+ *   ERROR                    + reason
+ * (mark_error clears what the state it leaves did not hold, so ERROR shows no old values.)
+ */
+static void read_payload(const struct hshm_slot *slot, enum hshm_state state,
+                         struct hshm_status *out)
+{
+        uint64_t boot[2] = {0, 0};
+
+        out->token = uatomic_read(&slot->token);
+        out->changed_ns = uatomic_read(&slot->changed_ns);
+        out->lock_ns = out->lease_deadline_ns = out->activate_ns = 0;
+        out->ticket = 0;
+        out->owner.pid = 0;
+        out->owner.start_ticks = 0;
+        out->hedge_symbol[0] = out->reason[0] = '\0';
+        if (state != HSHM_AVAILABLE) {
+                out->lock_ns = uatomic_read(&slot->lock_ns);
+                out->lease_deadline_ns = uatomic_read(&slot->lease_deadline_ns);
+                out->owner.pid = uatomic_read(&slot->owner_pid);
+                out->owner.start_ticks = uatomic_read(&slot->owner_start_ticks);
+                boot[0] = uatomic_read(&slot->owner_boot_id[0]);
+                boot[1] = uatomic_read(&slot->owner_boot_id[1]);
+        }
+        memcpy(out->owner.boot_id, boot, sizeof(boot));
+        if (state == HSHM_ACTIVE || state == HSHM_ERROR) {
+                out->ticket = uatomic_read(&slot->ticket);
+                out->activate_ns = uatomic_read(&slot->activate_ns);
+                hsi_unpack_string(slot->hedge_symbol, HSHM_HEDGE_FIELD, out->hedge_symbol,
+                                  sizeof(out->hedge_symbol));
+        }
+        if (state == HSHM_ERROR)
+                hsi_unpack_string(slot->reason, HSHM_REASON_FIELD, out->reason,
+                                  sizeof(out->reason));
+}
+
 /* Copy the payload under the seqlock described at the top of this file. */
 static int snapshot(hshm_store *s, uint32_t idx, struct hshm_status *out)
 {
         struct hshm_slot *slot = &s->slots[idx];
-        uint64_t boot[2];
 
         if (uatomic_read(&slot->key_mark) != HSHM_KEY_READY)
                 return hsi_fail_lit(HSHM_ENOKEY, "slot holds no position");
         /* Mark before key: the key was written before the mark. */
         cmm_smp_rmb();
-        memset(out, 0, sizeof(*out));
         out->slot = idx;
         hsi_unpack_string(slot->key, HSHM_KEY_FIELD, out->group, sizeof(out->group));
         hsi_unpack_string(slot->key + HSHM_KEY_FIELD / 8, HSHM_KEY_FIELD, out->symbol,
@@ -390,26 +428,12 @@ static int snapshot(hshm_store *s, uint32_t idx, struct hshm_status *out)
                 }
                 /* First word, then payload. */
                 cmm_smp_rmb();
-                out->token = uatomic_read(&slot->token);
-                out->ticket = uatomic_read(&slot->ticket);
-                out->lock_ns = uatomic_read(&slot->lock_ns);
-                out->lease_deadline_ns = uatomic_read(&slot->lease_deadline_ns);
-                out->activate_ns = uatomic_read(&slot->activate_ns);
-                out->changed_ns = uatomic_read(&slot->changed_ns);
-                out->owner.pid = uatomic_read(&slot->owner_pid);
-                out->owner.start_ticks = uatomic_read(&slot->owner_start_ticks);
-                boot[0] = uatomic_read(&slot->owner_boot_id[0]);
-                boot[1] = uatomic_read(&slot->owner_boot_id[1]);
-                hsi_unpack_string(slot->hedge_symbol, HSHM_HEDGE_FIELD, out->hedge_symbol,
-                                  sizeof(out->hedge_symbol));
-                hsi_unpack_string(slot->reason, HSHM_REASON_FIELD, out->reason,
-                                  sizeof(out->reason));
+                read_payload(slot, W_STATE(w1), out);
                 /* Payload, then the word again. */
                 cmm_smp_rmb();
                 w2 = uatomic_read(&slot->word);
                 if (w1 != w2)
                         continue;
-                memcpy(out->owner.boot_id, boot, sizeof(boot));
                 out->state = W_STATE(w1);
                 out->generation = W_GEN(w1);
                 return 0;
