@@ -10,7 +10,7 @@ hedgeshm_deps
 run_suites() {
         local dir=$1
         shift
-        [ -f "$dir/build.ninja" ] || meson setup "$dir" -Dwerror=true "$@
+        [ -f "$dir/build.ninja" ] || meson setup "$dir" -Dwerror=true "$@"
         ninja -C "$dir"
         meson test -C "$dir" --print-errorlogs --num-processes 2
         meson test -C "$dir" --benchmark --suite bench --print-errorlogs
