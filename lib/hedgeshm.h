@@ -64,6 +64,7 @@ enum {
         HSHM_ESTATE = -4007,   /* slot is not in a state this transition starts from */
         HSHM_ENOKEY = -4008,   /* no slot has this key yet */
         HSHM_EINIT = -4009,    /* segment never finished initialising */
+        HSHM_ENOTAG = -4010,   /* text holds no valid hedgeshm order tag */
 };
 
 enum hshm_state {
@@ -215,6 +216,93 @@ int hshm_stats(hshm_store *store, struct hshm_stats *out);
 
 /* Shape of the segment. Returns 0 or HSHM_ECORRUPT. */
 int hshm_info(hshm_store *store, struct hshm_info *out);
+
+/*
+ * Order tags. Every hedge order a bot places carries, in its MT5 comment, the tag of the lock
+ * it placed it under: the segment instance, the slot, the lock's generation and a fingerprint
+ * of the key, as HSHM_TAG_LEN characters of [0-9A-Z] with a check character, so that the
+ * syncer can tell which slot and which lock a position belongs to, even after the segment
+ * was recreated (docs/tags.md says what survives which broker behaviour).
+ */
+#define HSHM_TAG_LEN 25
+
+struct hshm_tag {
+        uint32_t instance;   /* low 20 bits of the segment's instance_id */
+        uint32_t slot;       /* slot number in that segment */
+        uint64_t generation; /* the lock's generation */
+        uint32_t key_print;  /* 25-bit fingerprint of (group, symbol), the same in every segment */
+};
+
+/* The tag of a current lock into buf (at least HSHM_TAG_LEN + 1 bytes). Returns 0,
+ * HSHM_ESTALE (token not current), HSHM_ENOKEY, -EINVAL (buffer), -EAGAIN, HSHM_ECORRUPT. */
+int hshm_tag_format(hshm_store *store, uint64_t token, char *buf, size_t len);
+
+/* Find and decode a tag anywhere in text (brokers may add text around it). Pure function.
+ * Returns 0, or HSHM_ENOTAG when no well-formed tag with a valid check character is in it. */
+int hshm_tag_parse(const char *text, struct hshm_tag *out);
+
+/* What a parsed tag names in this segment. */
+struct hshm_tag_match {
+        uint32_t slot;
+        int same_instance; /* 1: the tag was made in this segment and token is its lock */
+        uint64_t token;    /* the lock's token when same_instance, else 0 */
+};
+
+/* Resolve a tag against this segment: by slot number when the tag was made here, else by key
+ * fingerprint among the slots in use. Returns 0, HSHM_ENOKEY (no slot holds that key; or
+ * the fingerprint matches several slots), -EAGAIN, HSHM_ECORRUPT. */
+int hshm_tag_resolve(hshm_store *store, const struct hshm_tag *tag, struct hshm_tag_match *out);
+
+/*
+ * Sync health, published in the segment by the one syncer process (hedge-syncer) and read
+ * by bots: when the syncer is absent or degraded (stale or missing broker snapshots, or a
+ * terminal without connection), nothing is being reset and bots should know it.
+ */
+enum hshm_sync_health {
+        HSHM_SYNC_ABSENT = 0,   /* no syncer ever ran, or its heartbeat stopped */
+        HSHM_SYNC_OK = 1,       /* reconciling against fresh snapshots */
+        HSHM_SYNC_DEGRADED = 2, /* running, but its feed is stale, missing or disconnected */
+};
+
+#define HSHM_SYNC_REASON_MAX 63
+
+struct hshm_sync_counters {
+        uint64_t cycles;
+        uint64_t snapshots_ok;
+        uint64_t snapshots_rejected;
+        uint64_t resets_closed; /* ACTIVE slots reset because their hedge closed */
+        uint64_t adoptions;     /* untracked tagged hedges adopted as ACTIVE */
+        uint64_t duplicates;    /* slots marked ERROR for a duplicate hedge */
+        uint64_t tag_warnings;  /* tags that did not parse or did not resolve */
+        uint64_t errors_marked; /* slots marked ERROR for any reason */
+};
+
+struct hshm_sync {
+        int32_t pid;              /* the syncer's pid; 0 if none ever ran */
+        uint32_t interval_ms;     /* the heartbeat period it promises */
+        int64_t started_ns;       /* CLOCK_REALTIME */
+        int64_t heartbeat_ns;     /* CLOCK_REALTIME of its last cycle */
+        uint64_t snapshot_seq;    /* sequence number of the last good snapshot */
+        int64_t snapshot_time_ms; /* terminal time of the last good snapshot */
+        int degraded;
+        int64_t degraded_since_ns;
+        char degraded_reason[HSHM_SYNC_REASON_MAX + 1];
+        struct hshm_sync_counters counters;
+        enum hshm_sync_health health; /* filled in by hshm_sync_read() */
+};
+
+/* Read the sync block consistently and judge health at now (heartbeat older than three
+ * intervals plus a second is ABSENT). Returns 0, -EAGAIN, HSHM_ECORRUPT. */
+int hshm_sync_read(hshm_store *store, struct hshm_sync *out);
+
+/* Become the segment's only syncer, for as long as this handle stays open: an
+ * open-file-description lock the kernel drops when the process dies. Returns 0, -EBUSY
+ * (another syncer holds it; its pid is in hshm_sync_read), -EROFS, or an errno. */
+int hshm_sync_claim(hshm_store *store);
+
+/* Publish the sync block (health is ignored). Returns 0, -EPERM (this handle has not
+ * claimed the syncer role), -EINVAL. */
+int hshm_sync_publish(hshm_store *store, const struct hshm_sync *in);
 
 /* 1 if the slot's lease has run out at time now_ns (CLOCK_REALTIME), else 0. */
 int hshm_lease_expired(const struct hshm_status *st, int64_t now_ns);

@@ -39,6 +39,9 @@ struct hshm_store {
         struct hshm_counters *counters;     /* this handle's counter line */
         struct hsi_identity self;
         uint64_t lease_ns; /* read and written atomically: any thread may set it */
+        uint32_t instance; /* low 20 bits of the header's instance_id */
+        int sync_fd;       /* holds the syncer's OFD lock; -1 when not claimed */
+        char name[256];    /* the segment's name, to reopen it for the lock */
 };
 
 /* errors.c: record the detail of a failure for hshm_last_detail(); returns err. */
@@ -64,6 +67,9 @@ int64_t hsi_clock_resolution_ns(void);
 int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert, uint32_t *slot);
 void hsi_hash_secrets(uint64_t seed, uint64_t secret[HSI_KEY_WORDS + 1]);
 uint64_t hsi_hash_key(const uint64_t secret[HSI_KEY_WORDS + 1], const uint64_t key[HSI_KEY_WORDS]);
+
+/* tag.c: the seed-independent fingerprint of a packed key (25 bits). */
+uint32_t hsi_key_print(const uint64_t key[HSI_KEY_WORDS]);
 
 /* wait.c: wait (bounded) until *addr differs from seen; 0 with *now set, or -EAGAIN. */
 int hsi_wait_change(uint64_t *addr, uint64_t seen, uint64_t *now);

@@ -90,6 +90,26 @@ struct hshm_counters {
         uint64_t keys_inserted;
 };
 
+/*
+ * The syncer's block, one writer (the process holding the OFD lock on byte SYNC_LOCK_BYTE),
+ * many readers: a classic seqlock. seq is odd while the syncer writes; readers copy the
+ * fields with relaxed loads and keep the copy only if seq was even and unchanged around it.
+ */
+struct hshm_sync_shared {
+        uint64_t seq;
+        int32_t pid;
+        uint32_t interval_ms;
+        int64_t started_ns;
+        int64_t heartbeat_ns;
+        uint64_t snapshot_seq;
+        int64_t snapshot_time_ms;
+        uint32_t degraded;
+        uint32_t pad;
+        int64_t degraded_since_ns;
+        uint64_t reason[HSHM_CACHELINE / 8];
+        uint64_t counters[HSHM_CACHELINE / 8];
+};
+
 struct hshm_header {
         /* line 0-1: written once by the creator, before ready is published */
         uint64_t magic;
@@ -115,8 +135,9 @@ struct hshm_header {
         uint8_t pad1[60];
         /* line 3: counters of handles that found no free process entry */
         struct hshm_counters overflow;
-        /* rest: reserved for the syncer's state, zero until then */
-        uint8_t reserved[HSHM_HEADER_SIZE - 4 * HSHM_CACHELINE];
+        /* lines 4-6: written by the one syncer only */
+        struct hshm_sync_shared sync;
+        uint8_t reserved[HSHM_HEADER_SIZE - 7 * HSHM_CACHELINE];
 };
 
 /* One attached handle. Line 0 is written at attach, line 1 by its owner's operations only. */
@@ -164,6 +185,11 @@ _Static_assert(offsetof(struct hshm_header, ready) == 12, "ready offset");
 _Static_assert(offsetof(struct hshm_header, used) == 2 * HSHM_CACHELINE, "allocator line");
 _Static_assert(offsetof(struct hshm_header, overflow) == 3 * HSHM_CACHELINE, "overflow line");
 _Static_assert(sizeof(struct hshm_proc) == HSHM_PROC_SIZE, "process entry size");
+_Static_assert(sizeof(struct hshm_sync_shared) == 3 * HSHM_CACHELINE, "sync block size");
+_Static_assert(offsetof(struct hshm_header, sync) == 4 * HSHM_CACHELINE, "sync block line 4");
+_Static_assert(sizeof(struct hshm_sync_counters) ==
+                   sizeof(((struct hshm_sync_shared *)0)->counters),
+               "sync counters fill their line");
 _Static_assert(offsetof(struct hshm_proc, counters) == HSHM_CACHELINE,
                "counters on their own line: no false sharing with attach data");
 _Static_assert(sizeof(struct hshm_slot) == HSHM_SLOT_SIZE, "slot size");

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -328,6 +329,9 @@ int hshm_open(const char *name, unsigned flags, hshm_store **out)
                 return err;
         }
         s->read_only = read_only;
+        s->sync_fd = -1;
+        s->instance = (uint32_t)(h.instance_id & 0xfffff);
+        snprintf(s->name, sizeof(s->name), "%s", name);
         s->hdr = (struct hshm_header *)(void *)s->base;
         s->capacity = h.capacity;
         s->bucket_mask = h.index_buckets - 1;
@@ -357,6 +361,8 @@ void hshm_close(hshm_store *s)
                 cmm_smp_wmb();
                 uatomic_set(&p->in_use, 0);
         }
+        if (s->sync_fd >= 0)
+                close(s->sync_fd); /* drops the syncer's lock */
         munmap(s->base, s->map_size);
         free(s);
 }

@@ -1,0 +1,133 @@
+/*
+ * The syncer's block in the header: who reconciles this segment against MT5, how fresh its
+ * feed is, and its counters. One writer, guaranteed by an open-file-description lock on one
+ * byte of the segment, which the kernel drops when the holder's last descriptor closes (its
+ * death included): a second syncer cannot claim it, and a dead one does not block the next.
+ * Readers use the block's seqlock (layout.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <urcu/arch.h>
+#include <urcu/uatomic.h>
+
+#include "internal.h"
+
+#define SYNC_LOCK_BYTE  offsetof(struct hshm_header, sync)
+#define SYNC_READ_TRIES 100000
+#define NS_PER_MS       1000000
+
+int hshm_sync_claim(hshm_store *s)
+{
+        struct flock lk = {
+            .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)SYNC_LOCK_BYTE, .l_len = 1};
+        struct hshm_sync_shared *b = &s->hdr->sync;
+        uint64_t seq;
+        int fd;
+
+        if (s->read_only)
+                return hsi_fail(-EROFS, "segment opened read-only");
+        if (s->sync_fd >= 0)
+                return 0;
+        fd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
+        if (fd < 0)
+                return hsi_fail(-errno, "cannot reopen %s to claim the syncer role: %s", s->name,
+                                strerror(errno));
+        if (fcntl(fd, F_OFD_SETLK, &lk) != 0) {
+                int err = errno;
+                close(fd);
+                if (err == EAGAIN || err == EACCES)
+                        return hsi_fail(-EBUSY, "another syncer (pid %d) serves %s",
+                                        (int)uatomic_read(&b->pid), s->name);
+                return hsi_fail(-err, "cannot lock %s: %s", s->name, strerror(err));
+        }
+        s->sync_fd = fd;
+        /* A syncer that died while publishing left seq odd: we are the only writer now. */
+        seq = uatomic_read(&b->seq);
+        if (seq % 2 != 0)
+                uatomic_set(&b->seq, seq + 1);
+        return 0;
+}
+
+int hshm_sync_publish(hshm_store *s, const struct hshm_sync *in)
+{
+        struct hshm_sync_shared *b = &s->hdr->sync;
+        uint64_t seq, counters[HSHM_CACHELINE / 8];
+
+        if (s->sync_fd < 0)
+                return hsi_fail(-EPERM, "publish needs the syncer role: call hshm_sync_claim");
+        if (in == NULL)
+                return hsi_fail(-EINVAL, "nothing to publish");
+        memcpy(counters, &in->counters, sizeof(counters));
+        seq = uatomic_read(&b->seq);
+        uatomic_set(&b->seq, seq + 1);
+        /* Odd seq before any field changes. */
+        cmm_smp_wmb();
+        uatomic_set(&b->pid, in->pid);
+        uatomic_set(&b->interval_ms, in->interval_ms);
+        uatomic_set(&b->started_ns, in->started_ns);
+        uatomic_set(&b->heartbeat_ns, in->heartbeat_ns);
+        uatomic_set(&b->snapshot_seq, in->snapshot_seq);
+        uatomic_set(&b->snapshot_time_ms, in->snapshot_time_ms);
+        uatomic_set(&b->degraded, in->degraded ? 1u : 0u);
+        uatomic_set(&b->degraded_since_ns, in->degraded_since_ns);
+        hsi_pack_string(b->reason, sizeof(b->reason), in->degraded_reason);
+        for (unsigned i = 0; i < HSHM_CACHELINE / 8; i++)
+                uatomic_set(&b->counters[i], counters[i]);
+        /* Every field before the even seq that publishes them. */
+        cmm_smp_wmb();
+        uatomic_set(&b->seq, seq + 2);
+        return 0;
+}
+
+static enum hshm_sync_health judge(const struct hshm_sync *out, int64_t now_ns)
+{
+        int64_t limit = (3 * (int64_t)out->interval_ms + 1000) * NS_PER_MS;
+
+        if (out->pid == 0 || now_ns - out->heartbeat_ns > limit)
+                return HSHM_SYNC_ABSENT;
+        return out->degraded ? HSHM_SYNC_DEGRADED : HSHM_SYNC_OK;
+}
+
+int hshm_sync_read(hshm_store *s, struct hshm_sync *out)
+{
+        struct hshm_sync_shared *b = &s->hdr->sync;
+        uint64_t counters[HSHM_CACHELINE / 8];
+
+        for (int tries = 0; tries < SYNC_READ_TRIES; tries++) {
+                uint64_t s1 = uatomic_read(&b->seq), s2;
+
+                if (s1 % 2 != 0) {
+                        if (hsi_wait_change(&b->seq, s1, &s1) != 0)
+                                return hsi_fail(-EAGAIN, "the syncer stopped while publishing");
+                        continue;
+                }
+                /* seq before fields */
+                cmm_smp_rmb();
+                out->pid = uatomic_read(&b->pid);
+                out->interval_ms = uatomic_read(&b->interval_ms);
+                out->started_ns = uatomic_read(&b->started_ns);
+                out->heartbeat_ns = uatomic_read(&b->heartbeat_ns);
+                out->snapshot_seq = uatomic_read(&b->snapshot_seq);
+                out->snapshot_time_ms = uatomic_read(&b->snapshot_time_ms);
+                out->degraded = uatomic_read(&b->degraded) != 0;
+                out->degraded_since_ns = uatomic_read(&b->degraded_since_ns);
+                hsi_unpack_string(b->reason, sizeof(b->reason), out->degraded_reason,
+                                  sizeof(out->degraded_reason));
+                for (unsigned i = 0; i < HSHM_CACHELINE / 8; i++)
+                        counters[i] = uatomic_read(&b->counters[i]);
+                /* fields before seq again */
+                cmm_smp_rmb();
+                s2 = uatomic_read(&b->seq);
+                if (s1 != s2)
+                        continue;
+                memcpy(&out->counters, counters, sizeof(counters));
+                out->health = judge(out, hsi_now_ns());
+                return 0;
+        }
+        return hsi_fail(-EAGAIN, "the sync block kept changing");
+}
