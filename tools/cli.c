@@ -699,3 +699,63 @@ void cli_stats_json(FILE *f, const struct hshm_stats *s)
                 s->locks_won, s->lock_conflicts, s->activations, s->resets, s->errors, s->clears,
                 s->stale_refusals, s->keys_inserted);
 }
+
+static const char *health_name(enum hshm_sync_health h)
+{
+        switch (h) {
+        case HSHM_SYNC_OK:
+                return "ok";
+        case HSHM_SYNC_DEGRADED:
+                return "degraded";
+        case HSHM_SYNC_ABSENT:
+                break;
+        }
+        return "absent";
+}
+
+void cli_sync_text(FILE *f, const struct hshm_sync *y)
+{
+        const struct hshm_sync_counters *c = &y->counters;
+        char beat[32], since[64];
+
+        if (y->pid == 0) {
+                fprintf(f, "syncer     none has run on this segment (nothing is reconciled)\n");
+                return;
+        }
+        cli_format_duration(beat, sizeof(beat), cli_now_ns() - y->heartbeat_ns);
+        fprintf(f,
+                "syncer     %s: pid %d, heartbeat %s ago (every %u ms), snapshot seq %" PRIu64 "\n",
+                health_name(y->health), (int)y->pid, beat, y->interval_ms, y->snapshot_seq);
+        if (y->degraded) {
+                cli_format_time(since, sizeof(since), y->degraded_since_ns);
+                fprintf(f, "           degraded since %s: %s\n", since, y->degraded_reason);
+        }
+        fprintf(f,
+                "           cycles %" PRIu64 ", snapshots ok %" PRIu64 ", rejected %" PRIu64
+                ", resets %" PRIu64 ", adoptions %" PRIu64 "\n           duplicates %" PRIu64
+                ", tag warnings %" PRIu64 ", errors marked %" PRIu64 "\n",
+                c->cycles, c->snapshots_ok, c->snapshots_rejected, c->resets_closed, c->adoptions,
+                c->duplicates, c->tag_warnings, c->errors_marked);
+}
+
+void cli_sync_json(FILE *f, const struct hshm_sync *y)
+{
+        const struct hshm_sync_counters *c = &y->counters;
+
+        fprintf(f,
+                "{\"health\":\"%s\",\"pid\":%d,\"interval_ms\":%u,\"started_ns\":%" PRId64
+                ",\"heartbeat_ns\":%" PRId64 ",\"snapshot_seq\":%" PRIu64
+                ",\"snapshot_time_ms\":%" PRId64 ",\"degraded\":%s,\"degraded_since_ns\":%" PRId64
+                ",\"degraded_reason\":",
+                health_name(y->health), (int)y->pid, y->interval_ms, y->started_ns, y->heartbeat_ns,
+                y->snapshot_seq, y->snapshot_time_ms, y->degraded ? "true" : "false",
+                y->degraded_since_ns);
+        cli_json_string(f, y->degraded_reason);
+        fprintf(f,
+                ",\"counters\":{\"cycles\":%" PRIu64 ",\"snapshots_ok\":%" PRIu64
+                ",\"snapshots_rejected\":%" PRIu64 ",\"resets_closed\":%" PRIu64
+                ",\"adoptions\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"tag_warnings\":%" PRIu64
+                ",\"errors_marked\":%" PRIu64 "}}",
+                c->cycles, c->snapshots_ok, c->snapshots_rejected, c->resets_closed, c->adoptions,
+                c->duplicates, c->tag_warnings, c->errors_marked);
+}

@@ -102,4 +102,8 @@ void cli_info_json(FILE *f, const char *name, const struct hshm_info *info);
 void cli_stats_text(FILE *f, const struct hshm_stats *stats);
 void cli_stats_json(FILE *f, const struct hshm_stats *stats);
 
+/* The syncer's block, as text lines under the counters or as a JSON object. */
+void cli_sync_text(FILE *f, const struct hshm_sync *sync);
+void cli_sync_json(FILE *f, const struct hshm_sync *sync);
+
 #endif

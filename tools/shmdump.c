@@ -58,9 +58,10 @@ static const char help[] =
 static int dump(const struct options *o)
 {
         struct hshm_stats stats;
+        struct hshm_sync sync;
         struct hshm_info info;
         hshm_store *store;
-        int err, rc = CLI_EXIT_OK;
+        int err, sync_err, rc = CLI_EXIT_OK;
 
         err = hshm_open(o->name, HSHM_OPEN_RDONLY, &store);
         if (err < 0) {
@@ -77,12 +78,20 @@ static int dump(const struct options *o)
         err = hshm_stats(store, &stats);
         if (err < 0)
                 rc = cli_fail(err, o->name, "cannot read the counters of %s", o->name);
+        sync_err = hshm_sync_read(store, &sync);
+        if (sync_err < 0)
+                rc = cli_fail(sync_err, o->name, "cannot read the syncer block of %s", o->name);
         if (o->json) {
                 printf("{\"info\":");
                 cli_info_json(stdout, o->name, &info);
                 printf(",\"stats\":");
                 if (err == 0)
                         cli_stats_json(stdout, &stats);
+                else
+                        printf("null");
+                printf(",\"sync\":");
+                if (sync_err == 0)
+                        cli_sync_json(stdout, &sync);
                 else
                         printf("null");
                 printf(",\"slots\":");
@@ -92,6 +101,10 @@ static int dump(const struct options *o)
                         cli_stats_text(stdout, &stats);
                 else
                         printf("counters   unreadable\n");
+                if (sync_err == 0)
+                        cli_sync_text(stdout, &sync);
+                else
+                        printf("syncer     unreadable\n");
                 putchar('\n');
         }
         if (cli_print_slots(stdout, store, o->name, info.used, o->filter ? &o->state : NULL,

@@ -210,7 +210,7 @@ out_has 'locks won 4'
 out_has 'US30Cash'
 expect 0 "$SHMDUMP" --name "$NAME" --json
 python3 -m json.tool "$WORK/out" >/dev/null || fail "shmdump --json is not JSON"
-json 'set(d) == {"info", "stats", "slots"} and len(d["slots"]) == 4 and d["info"]["read_only"]'
+json 'set(d) == {"info", "stats", "sync", "slots"} and d["sync"]["health"] == "absent" and len(d["slots"]) == 4 and d["info"]["read_only"]'
 expect 0 "$SHMDUMP" --name "$NAME" --json --state hedging
 json 'sorted(s["symbol"] for s in d["slots"]) == ["US30Cash", "XAUUSD"]'
 HEDGESHM_NAME=$NAME expect 0 "$SHMDUMP" --json --watch 0.05 --count 3
