@@ -1,206 +1,331 @@
 /*
- * hedge-demo: several bot processes hedging correlated positions through one segment, the
- * way the seed's tracker is used (check, lock, place the order, activate or reset), against
- * a small in-memory broker that keeps its own ledger. The ledger, not the library, says
- * whether any position ever had two open hedges: that is the number the demo ends with.
+ * hedge-demo: the whole system on one host. It creates a segment, starts mt5sim (the
+ * simulated terminal: the broker's ledger) and hedge-syncer, and runs bot processes that
+ * hedge correlated positions the way the seed describes: check, lock, tag the order, send it
+ * through the terminal, then activate on a fill, reset on a rejection, and on an unknown
+ * outcome (a lost reply) leave the slot HEDGING and let the syncer's next snapshot decide.
+ * Positions close by themselves (stop-loss / take-profit) and the syncer resets their slots.
  *
- * The broker lives in an anonymous shared mapping beside the segment: per position the
- * number of open hedges (incremented when an order fills, decremented when it closes), and
- * the highest number ever seen. Orders fail now and then, as real ones do.
+ * Half-way through, the demo injects faults: lost replies, a stalled feed (the syncer
+ * degrades and resets nothing), a disconnected terminal. The summary comes from the broker's
+ * own ledger: how many hedges each position had open at once. Duplicates must be 0.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "hedgeshm.h"
 
-#define MAX_BOTS       64
-#define MAX_POSITIONS  256
-#define REJECT_PERCENT 10
-
-struct ledger {
-        long open[MAX_POSITIONS];
-        long peak[MAX_POSITIONS];
-        long orders;
-        long rejected;
-        long closed;
-        long duplicates;
-        long bot_errors;
-        long busy_seen;
-};
+#define MAX_BOTS      64
+#define MAX_POSITIONS 256
+#define GRACE_MS      1000 /* the syncer's grace, and what a bot waits beyond it */
+#define SYNC_WAIT_MS  15000
 
 struct options {
         const char *name;
-        int bots;
-        int positions;
-        int seconds;
+        int bots, positions, seconds, faults, verbose;
+};
+
+/* What the bots tell the parent, in a shared anonymous mapping. */
+struct tally {
+        long orders, fills, rejections, unknown, unknown_adopted, unknown_released;
+        long unknown_moved_on, unknown_undecided, busy, conflicts, bot_errors;
 };
 
 static const char *const symbols[] = {"EURUSD.pro", "GBPUSD.pro", "XAUUSD_o",   "#AAPL",
                                       "US30Cash",   "USDJPY.r",   "US500.cash", "XAGUSDm"};
 
-static void position_key(int pos, char *group, size_t glen, const char **symbol)
+static int64_t now_ms(clockid_t clock)
 {
-        snprintf(group, glen, "group%d", pos / 8);
-        *symbol = symbols[pos % 8];
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void pause_us(long us)
+static void sleep_ms(long ms)
 {
-        struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
 
         nanosleep(&ts, NULL);
 }
 
-/* The broker's side of an order: a fill opens a hedge on the position's ledger line. */
-static int place_order(struct ledger *l, int pos, unsigned *seed)
+static void bump(long *counter)
 {
-        long open;
-
-        __atomic_add_fetch(&l->orders, 1, __ATOMIC_RELAXED);
-        pause_us(1000 + rand_r(seed) % 2000); /* the round trip to the trade server */
-        if ((int)(rand_r(seed) % 100) < REJECT_PERCENT) {
-                __atomic_add_fetch(&l->rejected, 1, __ATOMIC_RELAXED);
-                return 0;
-        }
-        open = __atomic_add_fetch(&l->open[pos], 1, __ATOMIC_SEQ_CST);
-        if (open > 1)
-                __atomic_add_fetch(&l->duplicates, 1, __ATOMIC_SEQ_CST);
-        long peak = __atomic_load_n(&l->peak[pos], __ATOMIC_RELAXED);
-        while (open > peak && !__atomic_compare_exchange_n(&l->peak[pos], &peak, open, 0,
-                                                           __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-                ;
-        return 1;
+        __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
 }
 
-static void close_hedge(struct ledger *l, int pos)
-{
-        __atomic_sub_fetch(&l->open[pos], 1, __ATOMIC_SEQ_CST);
-        __atomic_add_fetch(&l->closed, 1, __ATOMIC_RELAXED);
-}
-
-struct holding {
-        int pos;
-        uint64_t token;
-        struct timespec until;
-};
-
-static int past(const struct timespec *t)
-{
-        struct timespec now;
-
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
-static void later(struct timespec *t, long ms)
-{
-        clock_gettime(CLOCK_MONOTONIC, t);
-        t->tv_sec += ms / 1000;
-        t->tv_nsec += (ms % 1000) * 1000000;
-        if (t->tv_nsec >= 1000000000) {
-                t->tv_sec++;
-                t->tv_nsec -= 1000000000;
-        }
-}
-
-static int fail(struct ledger *l, const char *what, int err)
-{
-        fprintf(stderr, "bot %d: %s: %s (%s)\n", (int)getpid(), what, hshm_strerror(err),
-                hshm_last_detail());
-        __atomic_add_fetch(&l->bot_errors, 1, __ATOMIC_RELAXED);
-        return 1;
-}
-
-/* Correlated signals: half the time every bot reacts to the same position at the same
- * moment (the one the current 20 ms tick points at), which is when duplicates happen. */
+/* Correlated signals: half the time every bot reacts to the position the current 50 ms tick
+ * points at, which is when two bots want the same hedge at once. */
 static int signal_position(const struct options *o, unsigned *seed)
 {
-        struct timespec now;
-
         if (rand_r(seed) % 2 == 0)
                 return (int)(rand_r(seed) % (unsigned)o->positions);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        return (int)((now.tv_sec * 50 + now.tv_nsec / 20000000) % o->positions);
+        return (int)((now_ms(CLOCK_MONOTONIC) / 50) % o->positions);
 }
 
-/* One bot: the seed's usage example in a loop, plus closing its hedges when they are done. */
-static int run_bot(const struct options *o, struct ledger *l, int id, const struct timespec *end)
+/* An order whose reply was lost may have filled. Wait until the syncer has reconciled a
+ * snapshot taken after the lock plus the grace: if the order filled, the syncer adopted it
+ * (ACTIVE); if the slot is still HEDGING, nothing filled and the position is free again. */
+static void settle_unknown(hshm_store *s, struct tally *t, uint64_t token)
 {
-        struct holding held[MAX_POSITIONS];
-        int nheld = 0, err;
-        unsigned seed = (unsigned)(getpid() * 2654435761u) ^ (unsigned)id;
-        hshm_store *store;
+        int64_t deadline = now_ms(CLOCK_MONOTONIC) + SYNC_WAIT_MS;
+        struct hshm_status st;
+        struct hshm_sync sync;
 
-        err = hshm_open(o->name, 0, &store);
-        if (err != 0)
-                return fail(l, "attach", err);
-        while (!past(end)) {
+        while (now_ms(CLOCK_MONOTONIC) < deadline) {
+                if (hshm_status_by_token(s, token, &st) != 0)
+                        break;
+                if (hshm_sync_read(s, &sync) == 0 && sync.health == HSHM_SYNC_OK &&
+                    sync.snapshot_time_ms > st.lock_ns / 1000000 + 2 * GRACE_MS) {
+                        if (st.state == HSHM_ACTIVE &&
+                            st.generation == (token & 0xfffffffffffULL) + 1) {
+                                bump(&t->unknown_adopted);
+                                return;
+                        }
+                        if (st.state == HSHM_HEDGING && hshm_reset(s, token) == 0) {
+                                bump(&t->unknown_released);
+                                return;
+                        }
+                        /* The generation moved on: the syncer adopted it and it has closed
+                         * since, or marked it ERROR. Either way it is not ours to decide. */
+                        bump(&t->unknown_moved_on);
+                        return;
+                }
+                sleep_ms(50);
+        }
+        bump(&t->unknown_undecided);
+}
+
+static int run_bot(const struct options *o, const char *sock, struct tally *t, int id,
+                   int64_t end_ms)
+{
+        unsigned seed = (unsigned)getpid() * 2654435761u ^ (unsigned)id;
+        hshm_store *s;
+        ms_conn *c;
+        int err;
+
+        if ((err = hshm_open(o->name, 0, &s)) != 0 || (err = ms_connect(sock, &c)) != 0) {
+                fprintf(stderr, "bot %d: cannot start: %s\n", id, strerror(-err));
+                bump(&t->bot_errors);
+                return 1;
+        }
+        while (now_ms(CLOCK_MONOTONIC) < end_ms) {
                 int pos = signal_position(o, &seed);
-                const char *symbol;
-                char group[16];
+                const char *hedge = symbols[(pos + 1) % 8];
+                char group[16], tag[HSHM_TAG_LEN + 1];
+                struct ms_order_result r;
                 uint64_t token;
 
-                position_key(pos, group, sizeof(group), &symbol);
-                err = hshm_is_available(store, group, symbol);
-                if (err == 0)
-                        __atomic_add_fetch(&l->busy_seen, 1, __ATOMIC_RELAXED);
-                if (err == 1 && hshm_lock(store, group, symbol, &token) == 0) {
-                        if (place_order(l, pos, &seed)) {
-                                err = hshm_activate(store, token, 1000000u + (uint64_t)pos,
-                                                    symbols[(pos + 1) % 8]);
-                                if (err != 0)
-                                        return fail(l, "activate", err);
-                                held[nheld].pos = pos;
-                                held[nheld].token = token;
-                                later(&held[nheld].until, 5 + rand_r(&seed) % 40);
-                                nheld++;
-                        } else if ((err = hshm_reset(store, token)) != 0) {
-                                return fail(l, "reset after a rejected order", err);
-                        }
+                snprintf(group, sizeof(group), "group%d", pos / 8);
+                sleep_ms(5 + rand_r(&seed) % 20);
+                if (hshm_is_available(s, group, symbols[pos % 8]) != 1) {
+                        bump(&t->busy);
+                        continue;
                 }
-                /* Hedges close at the broker first; only then is the position free again. */
-                for (int i = 0; i < nheld;) {
-                        if (!past(&held[i].until)) {
-                                i++;
-                                continue;
-                        }
-                        close_hedge(l, held[i].pos);
-                        err = hshm_reset(store, held[i].token);
-                        if (err != 0)
-                                return fail(l, "reset after close", err);
-                        held[i] = held[--nheld];
+                err = hshm_lock(s, group, symbols[pos % 8], &token);
+                if (err == -EBUSY) {
+                        bump(&t->conflicts);
+                        continue;
                 }
-                pause_us(200 + rand_r(&seed) % 800);
+                if (err != 0 || (err = hshm_tag_format(s, token, tag, sizeof(tag))) != 0)
+                        goto fail;
+                bump(&t->orders);
+                switch (ms_order(c, hedge, pos % 2, 0.1, 7100u + (unsigned)id, tag, &r)) {
+                case MS_FILLED:
+                        bump(&t->fills);
+                        err = hshm_activate(s, token, r.identifier, hedge);
+                        /* The syncer may have adopted it first, from a snapshot. */
+                        if (err != 0 && err != HSHM_ESTATE)
+                                goto fail;
+                        break;
+                case MS_REJECTED:
+                        bump(&t->rejections);
+                        if ((err = hshm_reset(s, token)) != 0)
+                                goto fail;
+                        break;
+                case MS_UNKNOWN:
+                        bump(&t->unknown);
+                        settle_unknown(s, t, token);
+                        break;
+                default:
+                        /* Never sent: nothing happened at the broker. */
+                        if ((err = hshm_reset(s, token)) != 0)
+                                goto fail;
+                }
         }
-        while (nheld > 0) {
-                nheld--;
-                close_hedge(l, held[nheld].pos);
-                err = hshm_reset(store, held[nheld].token);
-                if (err != 0)
-                        return fail(l, "reset at the end", err);
-        }
-        hshm_close(store);
+        ms_disconnect(c);
+        hshm_close(s);
         return 0;
+fail:
+        fprintf(stderr, "bot %d: %s (%s)\n", id, hshm_strerror(err), hshm_last_detail());
+        bump(&t->bot_errors);
+        return 1;
+}
+
+/* Sibling programs: beside this one once installed, in their build directories otherwise.
+ * A path too long for out leaves it empty, and the exec then fails with a message. */
+static void find_program(char *out, size_t len, const char *name, const char *build_subdir)
+{
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        const char *dir;
+        struct stat st;
+
+        self[n > 0 ? n : 0] = '\0';
+        dir = dirname(self);
+        if (snprintf(out, len, "%s/%s", dir, name) < (int)len && stat(out, &st) == 0 &&
+            S_ISREG(st.st_mode))
+                return;
+        if (snprintf(out, len, "%s/%s/%s", dir, build_subdir, name) >= (int)len)
+                out[0] = '\0';
+}
+
+/* Run argv[0]; with log set, its standard error goes to that file. */
+static pid_t spawn(const char *const argv[], const char *log)
+{
+        pid_t pid = fork();
+
+        if (pid == 0) {
+                if (log != NULL && freopen(log, "w", stderr) == NULL)
+                        _exit(127);
+                /* execv's prototype predates const; it does not write the strings. */
+                execv(argv[0], (char *const *)argv);
+                fprintf(stderr, "hedge-demo: cannot run %s: %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        return pid;
+}
+
+static int wait_for_socket(const char *path, pid_t sim)
+{
+        for (int i = 0; i < 200; i++) {
+                ms_conn *c;
+                if (ms_connect(path, &c) == 0) {
+                        ms_disconnect(c);
+                        return 0;
+                }
+                if (waitpid(sim, NULL, WNOHANG) == sim)
+                        return -1;
+                sleep_ms(25);
+        }
+        return -1;
+}
+
+static const char *health_word(enum hshm_sync_health h)
+{
+        return h == HSHM_SYNC_OK ? "ok" : h == HSHM_SYNC_DEGRADED ? "DEGRADED" : "absent";
+}
+
+static void progress(hshm_store *s, ms_conn *c, const struct tally *t, int second, int total)
+{
+        struct ms_ledger l = {0};
+        struct hshm_sync y = {0};
+        long open = -1, dup = -1;
+
+        hshm_sync_read(s, &y);
+        if (ms_ledger(c, &l) == 0) {
+                open = 0;
+                for (size_t i = 0; i < l.n_keys; i++)
+                        open += l.keys[i].open;
+                dup = (long)l.duplicates;
+                ms_ledger_free(&l);
+        }
+        printf("[%3d/%ds] orders %5ld  fills %5ld  open hedges %3ld  syncer %-8s resets %5llu  "
+               "adopted %3llu  duplicates %ld\n",
+               second, total, __atomic_load_n(&t->orders, __ATOMIC_RELAXED),
+               __atomic_load_n(&t->fills, __ATOMIC_RELAXED), open, health_word(y.health),
+               (unsigned long long)y.counters.resets_closed,
+               (unsigned long long)y.counters.adoptions, dup);
+        fflush(stdout);
+}
+
+/* The fault schedule, as fractions of the run: lost replies, a stalled feed, a disconnect. */
+static void inject(ms_conn *c, int second, int total)
+{
+        if (second == total / 4) {
+                printf("          fault: the next 3 fills lose their replies\n");
+                ms_fault(c, MS_FAULT_LOSE_REPLY, 3);
+        } else if (second == total / 2) {
+                printf("          fault: the terminal stops writing snapshots for 4 s\n");
+                ms_fault(c, MS_FAULT_STALL, 4000);
+        } else if (second == 3 * total / 4) {
+                printf("          fault: the terminal disconnects for 2 s\n");
+                ms_fault(c, MS_FAULT_DISCONNECT, 2000);
+        }
+}
+
+static int summary(hshm_store *s, ms_conn *c, const struct options *o, const struct tally *t)
+{
+        struct hshm_stats st = {0};
+        struct hshm_sync y = {0};
+        struct ms_ledger l = {0};
+        struct ms_stats ms = {0};
+        long unmatched = 0;
+        int ok;
+
+        hshm_stats(s, &st);
+        hshm_sync_read(s, &y);
+        if (ms_ledger(c, &l) != 0 || ms_stats(c, &ms) != 0) {
+                fprintf(stderr, "hedge-demo: the terminal did not answer: %s\n", ms_last_reply(c));
+                return 1;
+        }
+        /* Every hedge still open at the broker must be tracked by its slot. */
+        for (size_t i = 0; i < l.n_keys; i++) {
+                struct hshm_status ss;
+                if (l.keys[i].open == 0)
+                        continue;
+                if (hshm_slot_status(s, l.keys[i].slot, &ss) != 0 ||
+                    (ss.state != HSHM_ACTIVE && ss.state != HSHM_ERROR))
+                        unmatched++;
+        }
+        printf("\nsummary (%d bots, %d positions, %d s, segment %s)\n", o->bots, o->positions,
+               o->seconds, o->name);
+        printf("  orders sent               %ld (filled %ld, rejected %ld, reply lost %ld)\n",
+               t->orders, t->fills, t->rejections, t->unknown);
+        printf("  lost replies settled      %ld adopted by the syncer, %ld found unfilled, %ld "
+               "adopted and closed since, %ld undecided\n",
+               t->unknown_adopted, t->unknown_released, t->unknown_moved_on, t->unknown_undecided);
+        printf("  hedges closed at broker   %llu (by stop-loss / take-profit)\n",
+               (unsigned long long)ms.auto_closes);
+        printf("  slots reset by syncer     %llu\n", (unsigned long long)y.counters.resets_closed);
+        printf("  adoptions by syncer       %llu\n", (unsigned long long)y.counters.adoptions);
+        printf("  slots marked ERROR        %llu\n", (unsigned long long)st.errors);
+        printf("  locks won / conflicts     %llu / %llu (busy when checked: %ld)\n",
+               (unsigned long long)st.locks_won, (unsigned long long)st.lock_conflicts, t->busy);
+        printf("  snapshots ok / rejected   %llu / %llu\n",
+               (unsigned long long)y.counters.snapshots_ok,
+               (unsigned long long)y.counters.snapshots_rejected);
+        printf("  open hedges not tracked   %ld\n", unmatched);
+        printf("  duplicate hedges          %llu\n", (unsigned long long)l.duplicates);
+        ok = l.duplicates == 0 && unmatched == 0 && t->bot_errors == 0;
+        ms_ledger_free(&l);
+        return ok ? 0 : 1;
 }
 
 static void usage(FILE *to)
 {
-        fprintf(to, "usage: hedge-demo [--name /NAME] [--bots N] [--positions N] [--seconds S]\n"
-                    "\n"
-                    "Runs N bot processes that hedge positions through a fresh segment, prints\n"
-                    "progress, and ends with the broker's own count of duplicate hedges.\n"
-                    "The segment (default /hedgeshm-demo-PID) is created and removed by the demo.\n"
-                    "\n"
-                    "exit codes: 0 done, no duplicates; 1 duplicates or bot errors found;\n"
-                    "            2 usage error; 3 store error\n");
+        fprintf(to, "usage: hedge-demo [--name /NAME] [--bots N] [--positions N] [--seconds S] "
+                    "[--no-faults] [--verbose]\n\n"
+                    "Creates a segment, starts mt5sim and hedge-syncer, runs N bots hedging\n"
+                    "correlated positions through the simulated terminal for S seconds (default 6\n"
+                    "bots, 16 positions, 20 s), injects faults half-way (lost replies, a stalled\n"
+                    "feed, a disconnect), and ends with a summary from the broker's ledger.\n"
+                    "hedge-syncer logs to a file, kept (and its path printed) only when the run\n"
+                    "fails; --verbose sends its log to the terminal instead.\n\n"
+                    "exit codes: 0 done, no duplicate and no untracked hedge; 1 a duplicate, an\n"
+                    "untracked hedge or a bot error; 2 usage error; 3 store or startup error\n");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -222,12 +347,15 @@ static int parse_args(int argc, char **argv, struct options *o, char *name_buf, 
                                               {"bots", required_argument, NULL, 'b'},
                                               {"positions", required_argument, NULL, 'p'},
                                               {"seconds", required_argument, NULL, 's'},
+                                              {"no-faults", no_argument, NULL, 'f'},
+                                              {"verbose", no_argument, NULL, 'v'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
         int c, bad = 0;
 
         snprintf(name_buf, len, "/hedgeshm-demo-%d", (int)getpid());
-        *o = (struct options){.name = name_buf, .bots = 6, .positions = 12, .seconds = 10};
+        *o = (struct options){
+            .name = name_buf, .bots = 6, .positions = 16, .seconds = 20, .faults = 1};
         while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
                 switch (c) {
                 case 'n':
@@ -240,7 +368,13 @@ static int parse_args(int argc, char **argv, struct options *o, char *name_buf, 
                         bad |= parse_int(optarg, 1, MAX_POSITIONS, &o->positions);
                         break;
                 case 's':
-                        bad |= parse_int(optarg, 1, 3600, &o->seconds);
+                        bad |= parse_int(optarg, 4, 3600, &o->seconds);
+                        break;
+                case 'f':
+                        o->faults = 0;
+                        break;
+                case 'v':
+                        o->verbose = 1;
                         break;
                 case 'h':
                         usage(stdout);
@@ -252,7 +386,7 @@ static int parse_args(int argc, char **argv, struct options *o, char *name_buf, 
         if (bad || optind != argc) {
                 fprintf(stderr,
                         "hedge-demo: bad arguments (bots 1..%d, positions 1..%d, "
-                        "seconds 1..3600)\n",
+                        "seconds 4..3600)\n",
                         MAX_BOTS, MAX_POSITIONS);
                 usage(stderr);
                 return -1;
@@ -260,102 +394,90 @@ static int parse_args(int argc, char **argv, struct options *o, char *name_buf, 
         return 0;
 }
 
-static void progress(hshm_store *store, const struct ledger *l, int elapsed, int total)
-{
-        struct hshm_stats st;
-        long open = 0;
-
-        hshm_stats(store, &st);
-        for (int i = 0; i < MAX_POSITIONS; i++)
-                open += __atomic_load_n(&l->open[i], __ATOMIC_RELAXED);
-        printf("%s[%3d/%ds] locks won %6llu  conflicts %6llu  open hedges %3ld  orders %6ld  "
-               "duplicates %ld ",
-               isatty(STDOUT_FILENO) ? "\r" : "\n", elapsed, total,
-               (unsigned long long)st.locks_won, (unsigned long long)st.lock_conflicts, open,
-               __atomic_load_n(&l->orders, __ATOMIC_RELAXED),
-               __atomic_load_n(&l->duplicates, __ATOMIC_RELAXED));
-        fflush(stdout);
-}
-
-static int summary(hshm_store *store, const struct options *o, const struct ledger *l,
-                   int failed_bots)
-{
-        struct hshm_stats st;
-        long peak = 0;
-        int consistent;
-
-        hshm_stats(store, &st);
-        for (int i = 0; i < o->positions; i++)
-                peak = l->peak[i] > peak ? l->peak[i] : peak;
-        consistent =
-            st.locks_won == st.resets && st.activations == (uint64_t)(l->orders - l->rejected);
-        printf("\n\nsummary (%d bots, %d positions, %d s, segment %s)\n", o->bots, o->positions,
-               o->seconds, o->name);
-        printf("  orders placed            %ld (%ld rejected by the broker, slot reset)\n",
-               l->orders, l->rejected);
-        printf("  hedges opened / closed   %llu / %ld\n", (unsigned long long)st.activations,
-               l->closed);
-        printf("  locks won / conflicts    %llu / %llu\n", (unsigned long long)st.locks_won,
-               (unsigned long long)st.lock_conflicts);
-        printf("  busy when checked        %ld (position already hedging or active)\n",
-               l->busy_seen);
-        printf("  stale-token refusals     %llu\n", (unsigned long long)st.stale_refusals);
-        printf("  counters agree w/ broker %s\n", consistent ? "yes" : "NO");
-        printf("  most hedges open at once on one position: %ld\n", peak);
-        printf("  duplicate hedges         %ld\n", l->duplicates);
-        return l->duplicates == 0 && consistent && failed_bots == 0 && l->bot_errors == 0 ? 0 : 1;
-}
-
 int main(int argc, char **argv)
 {
-        char name_buf[64];
+        char name_buf[64], dir[] = "/tmp/hedge-demo-XXXXXX", sock[128], snap[128], log[128];
+        char sim_path[PATH_MAX], syncer_path[PATH_MAX];
+        pid_t sim, syncer, bots[MAX_BOTS];
         struct options o;
-        struct ledger *l;
-        struct timespec end;
-        hshm_store *store;
-        pid_t pids[MAX_BOTS];
-        int err, failed = 0, rc;
+        struct tally *t;
+        hshm_store *s = NULL;
+        ms_conn *c = NULL;
+        int err, rc = 3, nbots = 0;
+        int64_t end;
 
         if (parse_args(argc, argv, &o, name_buf, sizeof(name_buf)) != 0)
                 return 2;
-        err = hshm_create(o.name, &(struct hshm_create_opts){.capacity = 1024, .gid = (gid_t)-1});
-        if (err == 0)
-                err = hshm_open(o.name, 0, &store);
-        if (err != 0) {
-                fprintf(stderr, "hedge-demo: %s: %s\n", hshm_strerror(err), hshm_last_detail());
-                return err == -EINVAL ? 2 : 3;
-        }
-        l = mmap(NULL, sizeof(*l), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (l == MAP_FAILED) {
-                perror("hedge-demo: mmap");
-                hshm_destroy(o.name);
+        signal(SIGPIPE, SIG_IGN);
+        if (mkdtemp(dir) == NULL) {
+                perror("hedge-demo: mkdtemp");
                 return 3;
         }
-        later(&end, o.seconds * 1000L);
-        for (int i = 0; i < o.bots; i++) {
-                pids[i] = fork();
-                if (pids[i] == 0)
-                        _exit(run_bot(&o, l, i, &end));
-                if (pids[i] < 0) {
-                        perror("hedge-demo: fork");
-                        o.bots = i;
-                        break;
-                }
+        snprintf(sock, sizeof(sock), "%s/mt5sim.sock", dir);
+        snprintf(snap, sizeof(snap), "%s/positions.snap", dir);
+        snprintf(log, sizeof(log), "%s/hedge-syncer.log", dir);
+        find_program(sim_path, sizeof(sim_path), "mt5sim", "mt5sim");
+        find_program(syncer_path, sizeof(syncer_path), "hedge-syncer", "syncer");
+        err = hshm_create(o.name, &(struct hshm_create_opts){.capacity = 1024});
+        if (err == 0)
+                err = hshm_open(o.name, 0, &s);
+        if (err != 0) {
+                fprintf(stderr, "hedge-demo: %s: %s\n", hshm_strerror(err), hshm_last_detail());
+                rmdir(dir);
+                return err == -EINVAL ? 2 : 3;
         }
-        printf("hedge-demo: %d bots hedging %d positions for %d s on %s\n", o.bots, o.positions,
-               o.seconds, o.name);
-        for (int t = 0; !past(&end); t++) {
-                pause_us(1000000);
-                progress(store, l, t + 1, o.seconds);
+        t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        sim = spawn((const char *[]){sim_path, "--socket", sock, "--snapshot", snap,
+                                     "--interval-ms", "50", "--min-life-ms", "500", "--max-life-ms",
+                                     "2500", "--reject-percent", "5", NULL},
+                    NULL);
+        if (t == MAP_FAILED || wait_for_socket(sock, sim) != 0 || ms_connect(sock, &c) != 0) {
+                fprintf(stderr, "hedge-demo: mt5sim did not start (%s)\n", sim_path);
+                goto out;
         }
-        for (int i = 0; i < o.bots; i++) {
+        syncer = spawn((const char *[]){syncer_path, "--name", o.name, "--snapshot", snap,
+                                        "--interval-ms", "100", NULL},
+                       o.verbose ? NULL : log);
+        printf("hedge-demo: segment %s, mt5sim pid %d, hedge-syncer pid %d, %d bots on %d "
+               "positions for %d s\n",
+               o.name, (int)sim, (int)syncer, o.bots, o.positions, o.seconds);
+        end = now_ms(CLOCK_MONOTONIC) + o.seconds * 1000L;
+        for (; nbots < o.bots; nbots++) {
+                bots[nbots] = fork();
+                if (bots[nbots] == 0)
+                        _exit(run_bot(&o, sock, t, nbots, end));
+        }
+        for (int second = 1; now_ms(CLOCK_MONOTONIC) < end; second++) {
+                sleep_ms(1000);
+                if (o.faults)
+                        inject(c, second, o.seconds);
+                progress(s, c, t, second, o.seconds);
+        }
+        for (int i = 0; i < nbots; i++) {
                 int status;
-                waitpid(pids[i], &status, 0);
-                failed += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+                waitpid(bots[i], &status, 0);
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        bump(&t->bot_errors);
         }
-        progress(store, l, o.seconds, o.seconds);
-        rc = summary(store, &o, l, failed);
-        hshm_close(store);
+        /* One more second for the syncer to see the last fills in a snapshot. */
+        sleep_ms(1000);
+        rc = summary(s, c, &o, t);
+        kill(syncer, SIGTERM);
+        waitpid(syncer, NULL, 0);
+out:
+        if (c != NULL)
+                ms_quit(c);
+        ms_disconnect(c);
+        kill(sim, SIGTERM);
+        waitpid(sim, NULL, 0);
+        hshm_close(s);
         hshm_destroy(o.name);
+        unlink(snap);
+        /* The syncer's log is kept when something went wrong, to read why. */
+        if (rc != 0 && !o.verbose)
+                printf("  hedge-syncer's log        %s\n", log);
+        else
+                unlink(log);
+        rmdir(dir);
         return rc;
 }

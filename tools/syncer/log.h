@@ -1,0 +1,28 @@
+/*
+ * hedge-syncer's log: one line per event on stderr. Under systemd (stderr is the journal, as
+ * $JOURNAL_STREAM says) each line starts with a "<N>" priority the journal understands and no
+ * timestamp, since the journal adds one; anywhere else each line starts with the UTC time.
+ */
+#ifndef HEDGE_SYNCER_LOG_H
+#define HEDGE_SYNCER_LOG_H
+
+/* syslog priorities, so the journal prefix is the level itself. */
+enum hr_log_level {
+        HR_LOG_ERR = 3,
+        HR_LOG_WARNING = 4,
+        HR_LOG_NOTICE = 5,
+        HR_LOG_INFO = 6,
+        HR_LOG_DEBUG = 7,
+};
+
+/* Lines above max_level are dropped (default HR_LOG_INFO; --verbose gives HR_LOG_DEBUG). A
+ * max_level below HR_LOG_ERR silences everything, for benchmarks. Call before any thread
+ * logs. */
+void hr_log_setup(int max_level);
+
+/* 1 if a line at level would be printed: lets callers skip building costly messages. */
+int hr_log_enabled(enum hr_log_level level);
+
+void hr_log(enum hr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * The reconcile engine: one pass of the segment against one accepted snapshot, applying the
+ * rules of docs/reconcile.md (condition -> action -> counter -> test). Only validate.c decides
+ * whether a snapshot may be reconciled; this file assumes it may.
+ *
+ * A pass reads every used slot once (hshm_slot_status) and every position and order once,
+ * with process-local hash maps built for the pass (identifier -> present / tagged hedge,
+ * slot -> tagged hedges), so it costs O(slots + positions + orders). Every action is one of the
+ * library's fenced transitions, taken with the token read in the same pass: when a bot changes
+ * the slot first, the action is refused (HSHM_ESTALE, -EBUSY, ...) and the slot is looked at
+ * again on the next snapshot, never forced.
+ */
+#ifndef HEDGE_SYNCER_RECONCILE_H
+#define HEDGE_SYNCER_RECONCILE_H
+
+#include <stdint.h>
+
+#include "hedgeshm.h"
+#include "snapshot.h"
+
+/* Memory kept from pass to pass: buffers (a pass at a million positions should not fault in
+ * fresh pages every time), each hedge's tag parse (redone only when its comment changes),
+ * and the tags already warned about, so a bad tag that stays open is logged and counted
+ * once, not once per snapshot. The syncer keeps one for its life. */
+struct hr_state;
+
+struct hr_state *hr_state_new(void);
+void hr_state_free(struct hr_state *st);
+
+struct hr_config {
+        int64_t grace_ns;       /* how long a fresh lock or activation is left to its bot */
+        struct hr_state *state; /* may be NULL: scratch buffers per pass, every warning counted */
+};
+
+/* What one pass found and did. */
+struct hr_result {
+        uint32_t slots;         /* used slots examined */
+        uint32_t hedges;        /* positions and opening orders in the snapshot */
+        uint32_t tagged;        /* of those, carrying a tag that named a slot here */
+        uint32_t resets_closed; /* rule 1 */
+        uint32_t adoptions;     /* rules 2 and 3 */
+        uint32_t duplicates;    /* rule 4 */
+        uint32_t tag_warnings;  /* rule 5: new unparsable, unresolvable or impossible tags */
+        uint32_t errors_marked; /* slots marked ERROR (rule 4 is the only cause) */
+        uint32_t waiting;       /* decisions left for a later snapshot (within grace) */
+        uint32_t raced;         /* a bot changed the slot first: looked at again next pass */
+        uint32_t failed;        /* actions or slot reads that failed otherwise (logged) */
+};
+
+/*
+ * One pass at local time now_ns (CLOCK_REALTIME). Returns 0, or -ENOMEM, or the library's error
+ * when the segment's shape cannot be read (HSHM_ECORRUPT); a slot that cannot be read or
+ * changed is counted in res and logged, and the pass goes on.
+ */
+int hr_reconcile(hshm_store *s, const struct hf_snapshot *snap, const struct hr_config *cfg,
+                 int64_t now_ns, struct hr_result *res);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * The syncer's cycle (see syncer.h). What it guarantees: hr_reconcile runs only on an
+ * HR_ACCEPT verdict, so no reset, adoption or ERROR ever comes from a degraded feed; and the
+ * sync block's snapshot_seq and snapshot_time_ms name only snapshots that were reconciled,
+ * after the pass, so a bot that sees "snapshot time > my lock + grace, health OK" knows that
+ * the syncer has already acted on a snapshot that new.
+ */
+#include "syncer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define NS_PER_MS INT64_C(1000000)
+
+int hr_syncer_init(struct hr_syncer *sy, hshm_store *store, const struct hr_syncer_config *cfg,
+                   const struct hshm_sync_counters *counters, int64_t now_ns)
+{
+        struct hr_feed_config fcfg = {
+            .stale_ns = cfg->stale_ns, .max_skew_ns = cfg->max_skew_ns, .once = cfg->once};
+
+        memset(sy, 0, sizeof(*sy));
+        sy->store = store;
+        sy->cfg = *cfg;
+        sy->started_ns = now_ns;
+        sy->rcfg.grace_ns = cfg->grace_ns;
+        sy->rcfg.state = hr_state_new();
+        if (sy->rcfg.state == NULL)
+                return -ENOMEM;
+        if (counters != NULL)
+                sy->counters = *counters;
+        hr_feed_init(&sy->feed, &fcfg, now_ns);
+        return 0;
+}
+
+void hr_syncer_fini(struct hr_syncer *sy)
+{
+        hr_state_free(sy->rcfg.state);
+        sy->rcfg.state = NULL;
+}
+
+static void add_result(struct hshm_sync_counters *c, const struct hr_result *r)
+{
+        c->resets_closed += r->resets_closed;
+        c->adoptions += r->adoptions;
+        c->duplicates += r->duplicates;
+        c->tag_warnings += r->tag_warnings;
+        c->errors_marked += r->errors_marked;
+}
+
+static void reconcile(struct hr_syncer *sy, const struct hf_snapshot *snap, int64_t now_ns)
+{
+        struct hr_result *r = &sy->last;
+
+        sy->last_err = hr_reconcile(sy->store, snap, &sy->rcfg, now_ns, r);
+        add_result(&sy->counters, r);
+        if (sy->last_err != 0) {
+                hr_log(HR_LOG_ERR, "reconcile of snapshot %" PRIu64 " stopped: %s (%s)", snap->seq,
+                       hshm_strerror(sy->last_err), hshm_last_detail());
+                return; /* not published as reconciled: bots must not rely on it */
+        }
+        sy->snapshot_seq = snap->seq;
+        sy->snapshot_time_ms = snap->time_ms;
+        hr_log(HR_LOG_DEBUG,
+               "snapshot %" PRIu64 ": %" PRIu32 " slots, %" PRIu32 " hedges (%" PRIu32
+               " tagged): %" PRIu32 " reset, %" PRIu32 " adopted, %" PRIu32 " duplicate, %" PRIu32
+               " waiting, %" PRIu32 " raced, %" PRIu32 " failed",
+               snap->seq, r->slots, r->hedges, r->tagged, r->resets_closed, r->adoptions,
+               r->duplicates, r->waiting, r->raced, r->failed);
+}
+
+enum hr_verdict hr_syncer_step(struct hr_syncer *sy, enum hr_event ev,
+                               const struct hf_snapshot *snap, const char *why, int64_t now_ns)
+{
+        uint64_t ok = sy->feed.snapshots_ok, rejected = sy->feed.snapshots_rejected;
+        int was_degraded = sy->feed.degraded;
+        int64_t since = sy->feed.degraded_since_ns;
+        char was[sizeof(sy->feed.detail)];
+        enum hr_verdict v;
+
+        memcpy(was, sy->feed.detail, sizeof(was));
+        v = hr_feed_judge(&sy->feed, ev, snap, why, now_ns);
+        sy->counters.cycles++;
+        sy->counters.snapshots_ok += sy->feed.snapshots_ok - ok;
+        sy->counters.snapshots_rejected += sy->feed.snapshots_rejected - rejected;
+        if (v == HR_REJECT)
+                hr_log(HR_LOG_WARNING, "%s", sy->feed.detail);
+        if (sy->feed.degraded && !was_degraded)
+                hr_log(HR_LOG_WARNING,
+                       "sync DEGRADED: %s; no resets, adoptions or ERRORs until a fresh snapshot",
+                       sy->feed.detail);
+        else if (sy->feed.degraded && v != HR_REJECT && strcmp(was, sy->feed.detail) != 0)
+                hr_log(HR_LOG_WARNING, "sync still degraded: %s", sy->feed.detail);
+        if (!sy->feed.degraded && was_degraded && sy->snapshot_seq == 0)
+                hr_log(HR_LOG_NOTICE, "sync OK: first snapshot (seq %" PRIu64 ") accepted",
+                       snap->seq);
+        else if (!sy->feed.degraded && was_degraded)
+                hr_log(HR_LOG_NOTICE,
+                       "sync OK: snapshot %" PRIu64 " accepted after %" PRId64 " ms degraded (%s)",
+                       snap->seq, (now_ns - since) / NS_PER_MS, was);
+        if (v == HR_ACCEPT)
+                reconcile(sy, snap, now_ns);
+        return v;
+}
+
+void hr_syncer_block(const struct hr_syncer *sy, int64_t now_ns, struct hshm_sync *out)
+{
+        memset(out, 0, sizeof(*out));
+        out->pid = (int32_t)getpid();
+        out->interval_ms = sy->cfg.interval_ms;
+        out->started_ns = sy->started_ns;
+        out->heartbeat_ns = now_ns;
+        out->snapshot_seq = sy->snapshot_seq;
+        out->snapshot_time_ms = sy->snapshot_time_ms;
+        out->degraded = sy->feed.degraded;
+        out->degraded_since_ns = sy->feed.degraded ? sy->feed.degraded_since_ns : 0;
+        snprintf(out->degraded_reason, sizeof(out->degraded_reason), "%s",
+                 sy->feed.degraded ? sy->feed.reason : "");
+        out->counters = sy->counters;
+}
