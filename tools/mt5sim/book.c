@@ -358,6 +358,8 @@ void book_prune_deals(struct book *b, int64_t cutoff_ms)
 
         while (keep < b->n_deals && b->deals[keep].time_msc < cutoff_ms)
                 keep++;
+        if (keep == 0)
+                return; /* also keeps memmove away from an empty (NULL) array */
         memmove(b->deals, b->deals + keep, (b->n_deals - keep) * sizeof(b->deals[0]));
         b->n_deals -= keep;
 }
