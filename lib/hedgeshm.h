@@ -87,6 +87,7 @@ struct hshm_create_opts {
 
 /* Owner of a lock, as recorded when it was taken. */
 struct hshm_owner {
+        uint32_t entry; /* process-table entry + 1; 0 for a detached lock (or none) */
         int32_t pid;
         uint64_t start_ticks; /* process start, clock ticks after boot (/proc/PID/stat) */
         uint8_t boot_id[16];  /* /proc/sys/kernel/random/boot_id of the owner's boot */
@@ -120,6 +121,9 @@ struct hshm_stats {
         uint64_t clears;
         uint64_t stale_refusals;
         uint64_t keys_inserted;
+        uint64_t writer_repairs; /* slots left mid-write by a dead process, completed */
+        uint64_t insert_repairs; /* index entries left half-inserted by a dead process */
+        uint64_t procs_swept;    /* process-table entries of dead processes freed */
 };
 
 /* Shape of an attached segment. */
@@ -169,6 +173,11 @@ int hshm_destroy(const char *name);
 /* Lease given to locks taken through this handle from now on (1 ms .. 1 day). -EINVAL
  * when out of range. */
 int hshm_set_lease_ms(hshm_store *store, uint32_t lease_ms);
+
+/* hshm_lock() without an owner: the lock is held by its lease alone, for as long as the lease
+ * runs, whether or not the caller lives. For command-line tools, whose process exits while
+ * the lock must stay meaningful. Returns as hshm_lock(). */
+int hshm_lock_detached(hshm_store *store, const char *group, const char *symbol, uint64_t *token);
 
 /* AVAILABLE -> HEDGING. Inserts the key on first use. On success *token names this lock.
  * Returns 0, -EBUSY (slot is not AVAILABLE), -EINVAL (key), -ENOSPC (table full),
@@ -275,6 +284,13 @@ struct hshm_sync_counters {
         uint64_t duplicates;    /* slots marked ERROR for a duplicate hedge */
         uint64_t tag_warnings;  /* tags that did not parse or did not resolve */
         uint64_t errors_marked; /* slots marked ERROR for any reason */
+        uint64_t
+            orphans_released; /* dead owners' or expired locks released: no hedge at the broker */
+        uint64_t orphans_adopted; /* dead owners' or expired locks whose hedge the broker had */
+        uint64_t orphans_waiting; /* gauge: orphaned locks waiting for a fresh snapshot */
+        uint64_t leases_expired;  /* gauge: live owners past their lease, reported only */
+        uint64_t repairs;         /* what hshm_repair fixed, summed over cycles */
+        uint64_t spare[3];        /* zero */
 };
 
 struct hshm_sync {
@@ -303,6 +319,38 @@ int hshm_sync_claim(hshm_store *store);
 /* Publish the sync block (health is ignored). Returns 0, -EPERM (this handle has not
  * claimed the syncer role), -EINVAL. */
 int hshm_sync_publish(hshm_store *store, const struct hshm_sync *in);
+
+/*
+ * Liveness of a slot's owner. Every attached read-write handle holds an open-file-description
+ * lock on its process-table entry, which the kernel drops when the process dies (whatever
+ * its pid namespace), and a lock records its owner's entry, pid, start time and boot id. An
+ * owner is alive only if its entry is still locked and still names that same identity.
+ */
+enum hshm_liveness {
+        HSHM_OWNER_NONE = 0,     /* the slot has no lock owner (AVAILABLE or ERROR) */
+        HSHM_OWNER_ALIVE = 1,    /* the process that took the lock is running */
+        HSHM_OWNER_DEAD = 2,     /* it is not: the lock is an orphan */
+        HSHM_OWNER_DETACHED = 3, /* a detached lock: held by its lease alone */
+};
+
+/* Judge the owner of the slot st was read from. Returns an enum hshm_liveness value, or a
+ * negative error (HSHM_ECORRUPT). */
+int hshm_owner_liveness(hshm_store *store, const struct hshm_status *st);
+
+/*
+ * Repair what dead processes left behind: slots whose writer died between its CAS and its
+ * publish (completed conservatively: an interrupted lock stays HEDGING with an expired lease,
+ * an interrupted activation becomes ERROR because its ticket cannot be trusted), index
+ * buckets left RESERVED by a dead inserter (made DEAD), and process-table entries of dead
+ * processes (freed). Waits on such writers repair what they meet too; this sweep is for the
+ * syncer to run every cycle. Counts go to hshm_stats. Returns the number of repairs, or
+ * -EROFS, HSHM_ECORRUPT.
+ */
+int hshm_repair(hshm_store *store);
+
+/* 0 while the segment's name still names this segment; -EIDRM once it was removed
+ * (hedgectl destroy, or systemd's RemoveIPC at logout) or replaced by a new segment. */
+int hshm_check_linked(hshm_store *store);
 
 /* 1 if the slot's lease has run out at time now_ns (CLOCK_REALTIME), else 0. */
 int hshm_lease_expired(const struct hshm_status *st, int64_t now_ns);

@@ -93,11 +93,12 @@ static int insert_reserved(hshm_store *s, uint64_t *bucket, uint64_t tag,
         slot = &s->slots[used];
         for (unsigned i = 0; i < HSI_KEY_WORDS; i++)
                 uatomic_set(&slot->key[i], key[i]);
-        /* Key before its mark, mark before the bucket: whoever finds either finds the key. */
-        cmm_smp_wmb();
-        uatomic_set(&slot->key_mark, HSHM_KEY_READY);
+        /* Key before the bucket, bucket before the mark: whoever finds either finds the key,
+         * and an inserter that dies before publishing the bucket leaves no listed slot. */
         cmm_smp_wmb();
         uatomic_set(bucket, B_READY | (uint64_t)used << B_VALUE_SHIFT | tag << B_TAG_SHIFT);
+        cmm_smp_wmb();
+        uatomic_set(&slot->key_mark, HSHM_KEY_READY);
         uatomic_inc(&s->counters->keys_inserted);
         *slot_out = used;
         return 0;
@@ -134,12 +135,12 @@ int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert,
                                 return 0;
                         }
                         if (state == B_RESERVED) {
-                                err = hsi_wait_change(bucket, b, &b);
+                                err = hsi_wait_bucket_writer(s, bucket, b, &b);
                                 if (err != 0)
                                         return hsi_fail(err,
-                                                        "key is being inserted by pid %llu, which "
-                                                        "has not finished",
-                                                        (unsigned long long)value);
+                                                        "key is being inserted by process entry "
+                                                        "%llu, which has not finished",
+                                                        (unsigned long long)(value & B_ENTRY_MASK));
                                 continue;
                         }
                         if (b != B_EMPTY)
@@ -153,12 +154,17 @@ int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert,
                          * fails turns an EMPTY bucket DEAD and lengthens every miss. */
                         if (uatomic_read(&s->hdr->used) >= s->capacity)
                                 return insert_refused(s);
+                        /* Our entry and claim count: a waiter can tell if we died here. */
                         mine = B_RESERVED |
-                               ((uint64_t)s->self.pid & B_VALUE_MASK) << B_VALUE_SHIFT |
+                               (((uint64_t)s->owner | (uint64_t)s->claim << B_CLAIM_SHIFT) &
+                                B_VALUE_MASK)
+                                   << B_VALUE_SHIFT |
                                tag << B_TAG_SHIFT;
                         b = uatomic_cmpxchg(bucket, B_EMPTY, mine);
-                        if (b == B_EMPTY)
+                        if (b == B_EMPTY) {
+                                hsi_fault_point("insert");
                                 return insert_reserved(s, bucket, tag, key, slot);
+                        }
                 }
         }
         if (!insert)

@@ -40,7 +40,10 @@ struct hshm_store {
         struct hsi_identity self;
         uint64_t lease_ns; /* read and written atomically: any thread may set it */
         uint32_t instance; /* low 20 bits of the header's instance_id */
+        uint32_t claim;    /* the claim count of this handle's process entry */
+        int fd;            /* the segment; its OFD lock on our entry says we are alive */
         int sync_fd;       /* holds the syncer's OFD lock; -1 when not claimed */
+        int forked;        /* set in a child after fork(): the handle is the parent's */
         char name[256];    /* the segment's name, to reopen it for the lock */
 };
 
@@ -71,7 +74,32 @@ uint64_t hsi_hash_key(const uint64_t secret[HSI_KEY_WORDS + 1], const uint64_t k
 /* tag.c: the seed-independent fingerprint of a packed key (25 bits). */
 uint32_t hsi_key_print(const uint64_t key[HSI_KEY_WORDS]);
 
-/* wait.c: wait (bounded) until *addr differs from seen; 0 with *now set, or -EAGAIN. */
-int hsi_wait_change(uint64_t *addr, uint64_t seen, uint64_t *now);
+/* wait.c: wait (bounded) until *addr differs from seen; 0 with *now set, or -EAGAIN. With
+ * limit_ns 0 the limit is about a second. */
+int hsi_wait_change(uint64_t *addr, uint64_t seen, uint64_t *now, int64_t limit_ns);
+
+/* liveness.c */
+int hsi_entry_locked(const hshm_store *s, uint32_t entry); /* 1 locked, 0 free, <0 error */
+int hsi_claim_entry(hshm_store *s); /* 0, or -ENOSPC: every entry has a live owner */
+/* 1 if the writer named by (entry + 1, low claim bits) is provably dead. */
+int hsi_writer_dead(const hshm_store *s, uint32_t entry1, uint32_t claim, uint32_t claim_bits);
+void hsi_register_handle(hshm_store *s);
+void hsi_unregister_handle(hshm_store *s);
+
+/* repair.c: the owner bits a writer puts in a WRITING word: its entry and claim count. */
+uint64_t hsi_writer_bits(const hshm_store *s);
+/* repair.c: wait for a slot's writer; repairs it if it died. 0 with *now, or -EAGAIN. */
+int hsi_wait_slot_writer(hshm_store *s, uint32_t idx, uint64_t seen, uint64_t *now);
+/* The same for a RESERVED bucket. */
+int hsi_wait_bucket_writer(hshm_store *s, uint64_t *bucket, uint64_t seen, uint64_t *now);
+
+/* Tests only: called right after a transition's CAS and after a bucket is reserved, with
+ * the point's name, so a test can kill the process there. NULL otherwise. */
+extern void (*hsi_fault_hook)(const char *point);
+static inline void hsi_fault_point(const char *point)
+{
+        if (hsi_fault_hook != NULL)
+                hsi_fault_hook(point);
+}
 
 #endif

@@ -38,8 +38,11 @@
  *
  *   bits  0..1   state (enum hshm_state)
  *   bit   2      WRITING: the transition's winner is writing the payload
- *   bits  3..12  owner: process-table entry + 1 of the lock's owner, 0 for none
- *   bits 13..19  zero (anything else there is corruption)
+ *   bits  3..12  clean word: owner, the process-table entry + 1 of the lock's owner, 0 for
+ *                none (or a detached lock). WRITING word: the writer's entry + 1
+ *   bits 13..19  clean word: zero (anything else there is corruption). WRITING word: the low
+ *                bits of the writer entry's claim count, so a writer whose entry was taken
+ *                over by a new process is still known to be dead
  *   bits 20..63  generation (44 bits), +1 at every transition
  *
  * Because the generation grows at every transition, a state word never repeats. That is
@@ -51,6 +54,7 @@
 #define W_OWNER_SHIFT 3
 #define W_OWNER_MASK  (UINT64_C(0x3ff) << W_OWNER_SHIFT)
 #define W_ZERO_MASK   (UINT64_C(0x7f) << 13)
+#define W_CLAIM_SHIFT 13
 #define W_GEN_SHIFT   20
 #define W_GEN_MAX     ((UINT64_C(1) << 44) - 1)
 
@@ -61,7 +65,8 @@
  * An index bucket, written by CAS only:
  *
  *   bits  0..1   EMPTY, RESERVED (an inserter is writing the key), READY, DEAD
- *   bits  2..31  READY: slot number; RESERVED: inserter's pid
+ *   bits  2..31  READY: slot number; RESERVED: the inserter's process-table entry + 1 (bits
+ *                2..11) and the low 20 bits of that entry's claim count (bits 12..31)
  *   bits 32..63  tag: high half of the key's hash
  *
  * Invariants: a bucket never goes back to EMPTY, so EMPTY ends every probe sequence; a READY
@@ -76,6 +81,8 @@
 #define B_VALUE_SHIFT 2
 #define B_VALUE_MASK  UINT64_C(0x3fffffff)
 #define B_TAG_SHIFT   32
+#define B_ENTRY_MASK  UINT64_C(0x3ff)
+#define B_CLAIM_SHIFT 10
 
 #define HSHM_KEY_READY 0x4b455952u /* slot.key_mark once group and symbol are written */
 
@@ -107,7 +114,15 @@ struct hshm_sync_shared {
         uint32_t pad;
         int64_t degraded_since_ns;
         uint64_t reason[HSHM_CACHELINE / 8];
-        uint64_t counters[HSHM_CACHELINE / 8];
+        uint64_t counters[2 * HSHM_CACHELINE / 8];
+};
+
+/* Repairs of what dead processes left, counted in the header: rare, so shared atomics. */
+struct hshm_repair_counters {
+        uint64_t writer_repairs;
+        uint64_t insert_repairs;
+        uint64_t procs_swept;
+        uint64_t pad[5];
 };
 
 struct hshm_header {
@@ -135,19 +150,28 @@ struct hshm_header {
         uint8_t pad1[60];
         /* line 3: counters of handles that found no free process entry */
         struct hshm_counters overflow;
-        /* lines 4-6: written by the one syncer only */
+        /* lines 4-7: written by the one syncer only */
         struct hshm_sync_shared sync;
-        uint8_t reserved[HSHM_HEADER_SIZE - 7 * HSHM_CACHELINE];
+        /* line 8: repairs */
+        struct hshm_repair_counters repairs;
+        uint8_t reserved[HSHM_HEADER_SIZE - 9 * HSHM_CACHELINE];
 };
 
-/* One attached handle. Line 0 is written at attach, line 1 by its owner's operations only. */
+/*
+ * One attached read-write handle. The handle owns the entry while it holds an OFD write lock
+ * on the entry's first byte; the kernel drops that lock when the process dies, so "entry
+ * locked and identity equal" is what alive means. Line 0 is written by the owner at claim,
+ * line 1 by its operations only.
+ */
 struct hshm_proc {
-        uint32_t in_use; /* 1 while a handle holds it; claimed by CAS 0 -> 1 */
+        uint32_t
+            in_use; /* 1 while claimed; cleared at close, or by a sweep once the lock is gone */
         int32_t pid;
         uint64_t start_ticks;
         uint8_t boot_id[16];
         int64_t attach_ns;
-        uint8_t pad[24];
+        uint32_t claims; /* +1 at every claim: tells a new owner of the entry from an old one */
+        uint8_t pad[20];
         struct hshm_counters counters;
 };
 
@@ -185,7 +209,9 @@ _Static_assert(offsetof(struct hshm_header, ready) == 12, "ready offset");
 _Static_assert(offsetof(struct hshm_header, used) == 2 * HSHM_CACHELINE, "allocator line");
 _Static_assert(offsetof(struct hshm_header, overflow) == 3 * HSHM_CACHELINE, "overflow line");
 _Static_assert(sizeof(struct hshm_proc) == HSHM_PROC_SIZE, "process entry size");
-_Static_assert(sizeof(struct hshm_sync_shared) == 3 * HSHM_CACHELINE, "sync block size");
+_Static_assert(sizeof(struct hshm_sync_shared) == 4 * HSHM_CACHELINE, "sync block size");
+_Static_assert(offsetof(struct hshm_header, repairs) == 8 * HSHM_CACHELINE, "repairs line 8");
+_Static_assert(offsetof(struct hshm_proc, claims) == 40, "claims in line 0");
 _Static_assert(offsetof(struct hshm_header, sync) == 4 * HSHM_CACHELINE, "sync block line 4");
 _Static_assert(sizeof(struct hshm_sync_counters) ==
                    sizeof(((struct hshm_sync_shared *)0)->counters),

@@ -276,24 +276,14 @@ static int map_when_ready(int fd, int prot, const char *name, uint8_t **base, si
         }
 }
 
-/* Take a free process entry so this handle's counters have a line of their own and its
- * locks name an owner. With the table full the handle still works, sharing the overflow
- * counters and recording its owner only in the slots it locks. */
+/* Take a process entry so this handle's counters have a line of their own and its locks
+ * name a live owner (liveness.c). With every entry held by a live process the handle still
+ * works, sharing the overflow counters; its locks then have no owner and are held by their
+ * lease alone, like detached ones. */
 static void register_process(hshm_store *s)
 {
-        for (uint32_t i = 0; i < HSHM_PROCS_MAX; i++) {
-                struct hshm_proc *p = &s->procs[i];
-
-                if (uatomic_read(&p->in_use) != 0 || uatomic_cmpxchg(&p->in_use, 0, 1) != 0)
-                        continue;
-                uatomic_set(&p->pid, s->self.pid);
-                uatomic_set(&p->start_ticks, s->self.start_ticks);
-                memcpy(p->boot_id, s->self.boot_id, sizeof(p->boot_id));
-                uatomic_set(&p->attach_ns, hsi_now_ns());
-                s->owner = i + 1;
-                s->counters = &p->counters;
+        if (hsi_claim_entry(s) == 0)
                 return;
-        }
         s->owner = 0;
         s->counters = &s->hdr->overflow;
 }
@@ -323,11 +313,13 @@ int hshm_open(const char *name, unsigned flags, hshm_store **out)
         }
         err = map_when_ready(fd, read_only ? PROT_READ : PROT_READ | PROT_WRITE, name, &s->base,
                              &s->map_size, &h);
-        close(fd);
         if (err != 0) {
+                close(fd);
                 free(s);
                 return err;
         }
+        /* Kept open: its OFD lock on our process entry is how others know we are alive. */
+        s->fd = fd;
         s->read_only = read_only;
         s->sync_fd = -1;
         s->instance = (uint32_t)(h.instance_id & 0xfffff);
@@ -345,6 +337,7 @@ int hshm_open(const char *name, unsigned flags, hshm_store **out)
                 s->counters = NULL;
         else
                 register_process(s);
+        hsi_register_handle(s);
         *out = s;
         return 0;
 }
@@ -353,7 +346,9 @@ void hshm_close(hshm_store *s)
 {
         if (s == NULL)
                 return;
-        if (s->owner != 0) {
+        hsi_unregister_handle(s);
+        /* In a child after fork() the entry is the parent's: leave it alone. */
+        if (s->owner != 0 && !s->forked) {
                 struct hshm_proc *p = &s->procs[s->owner - 1];
 
                 uatomic_set(&p->pid, 0);
@@ -363,6 +358,8 @@ void hshm_close(hshm_store *s)
         }
         if (s->sync_fd >= 0)
                 close(s->sync_fd); /* drops the syncer's lock */
+        if (s->fd >= 0)
+                close(s->fd); /* drops our entry's lock, after the entry was cleared */
         munmap(s->base, s->map_size);
         free(s);
 }

@@ -43,7 +43,8 @@ static uint64_t make_word(enum hshm_state state, uint32_t owner, uint64_t gen)
 
 static int check_word(uint32_t slot, uint64_t w)
 {
-        if ((w & W_ZERO_MASK) != 0 || W_OWNER(w) > HSHM_PROCS_MAX)
+        /* The zero bits carry a writer's claim count while WRITING, and nothing otherwise. */
+        if (((w & W_ZERO_MASK) != 0 && (w & W_WRITING) == 0) || W_OWNER(w) > HSHM_PROCS_MAX)
                 return hsi_fail(HSHM_ECORRUPT, "slot %u state word 0x%016llx is malformed", slot,
                                 (unsigned long long)w);
         return 0;
@@ -58,7 +59,10 @@ struct change {
          * can always finish: a lock needs three (lock, activate or error, reset or clear),
          * an error two (error, clear), the rest one. */
         uint32_t reserve;
+        const char *point; /* its name for hsi_fault_hook */
 };
+
+void (*hsi_fault_hook)(const char *point);
 
 static const char *refusal_text(int err)
 {
@@ -96,7 +100,7 @@ static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *
                 if (W_GEN(w) + c->reserve > W_GEN_MAX)
                         return hsi_fail(-EOVERFLOW, "slot %u has used all its generations", idx);
                 if ((w & W_WRITING) != 0) {
-                        err = hsi_wait_change(word, w, &w);
+                        err = hsi_wait_slot_writer(s, idx, w, &w);
                         if (err != 0)
                                 return hsi_fail(err,
                                                 "slot %u is being written by a process that "
@@ -104,10 +108,14 @@ static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *
                                                 idx);
                         continue;
                 }
-                /* Full barrier: the payload stores that follow stay after the CAS. */
-                uint64_t seen = uatomic_cmpxchg(word, w, *next | W_WRITING);
+                /* Full barrier: the payload stores that follow stay after the CAS. While
+                 * WRITING, the owner bits name us, the writer, so that a waiter can tell
+                 * if we die here; publish() puts the real owner in. */
+                uint64_t seen = uatomic_cmpxchg(
+                    word, w, (*next & ~W_OWNER_MASK) | hsi_writer_bits(s) | W_WRITING);
                 if (seen == w) {
                         *prev = w;
+                        hsi_fault_point(c->point);
                         return 0;
                 }
                 w = seen;
@@ -173,7 +181,12 @@ static int decide_clear(const struct change *c, uint64_t w, uint64_t *next)
 
 static int writable(const hshm_store *s)
 {
-        return s->read_only ? hsi_fail(-EROFS, "segment opened read-only") : 0;
+        if (s->read_only)
+                return hsi_fail(-EROFS, "segment opened read-only");
+        if (s->forked)
+                return hsi_fail(-ECHILD, "this handle belongs to the parent process: open the "
+                                         "segment again after fork()");
+        return 0;
 }
 
 /* The slot a token names, if it holds a key. */
@@ -196,10 +209,11 @@ static void clear_owner(struct hshm_slot *slot)
         uatomic_set(&slot->owner_boot_id[1], 0);
 }
 
-int hshm_lock(hshm_store *s, const char *group, const char *symbol, uint64_t *token)
+static int lock_as(hshm_store *s, uint32_t owner, const char *group, const char *symbol,
+                   uint64_t *token)
 {
         uint64_t key[HSI_KEY_WORDS], next, prev, boot[2];
-        struct change c = {.decide = decide_lock, .owner = s->owner, .reserve = 3};
+        struct change c = {.decide = decide_lock, .owner = owner, .reserve = 3, .point = "lock"};
         struct hshm_slot *slot;
         uint32_t idx = 0;
         int64_t now;
@@ -231,6 +245,16 @@ int hshm_lock(hshm_store *s, const char *group, const char *symbol, uint64_t *to
         return 0;
 }
 
+int hshm_lock(hshm_store *s, const char *group, const char *symbol, uint64_t *token)
+{
+        return lock_as(s, s->owner, group, symbol, token);
+}
+
+int hshm_lock_detached(hshm_store *s, const char *group, const char *symbol, uint64_t *token)
+{
+        return lock_as(s, 0, group, symbol, token);
+}
+
 /* Count a refused token, so a bot acting on a lost lock shows up in the counters. */
 static int refused(hshm_store *s, int err)
 {
@@ -241,7 +265,10 @@ static int refused(hshm_store *s, int err)
 
 int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *hedge_symbol)
 {
-        struct change c = {.decide = decide_activate, .token_gen = token & W_GEN_MAX, .reserve = 1};
+        struct change c = {.decide = decide_activate,
+                           .token_gen = token & W_GEN_MAX,
+                           .reserve = 1,
+                           .point = "activate"};
         struct hshm_slot *slot;
         uint64_t next, prev;
         uint32_t idx = 0;
@@ -269,7 +296,8 @@ int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *he
 
 int hshm_reset(hshm_store *s, uint64_t token)
 {
-        struct change c = {.decide = decide_reset, .token_gen = token & W_GEN_MAX, .reserve = 1};
+        struct change c = {
+            .decide = decide_reset, .token_gen = token & W_GEN_MAX, .reserve = 1, .point = "reset"};
         struct hshm_slot *slot;
         uint64_t next, prev;
         uint32_t idx = 0;
@@ -289,7 +317,7 @@ int hshm_reset(hshm_store *s, uint64_t token)
 
 int hshm_mark_error(hshm_store *s, const char *group, const char *symbol, const char *reason)
 {
-        struct change c = {.decide = decide_error, .reserve = 2};
+        struct change c = {.decide = decide_error, .reserve = 2, .point = "mark_error"};
         uint64_t key[HSI_KEY_WORDS], next, prev;
         struct hshm_slot *slot;
         uint32_t idx = 0;
@@ -321,7 +349,7 @@ int hshm_mark_error(hshm_store *s, const char *group, const char *symbol, const 
 
 int hshm_clear(hshm_store *s, const char *group, const char *symbol)
 {
-        struct change c = {.decide = decide_clear, .reserve = 1};
+        struct change c = {.decide = decide_clear, .reserve = 1, .point = "clear"};
         uint64_t key[HSI_KEY_WORDS], next, prev;
         struct hshm_slot *slot;
         uint32_t idx = 0;
@@ -419,7 +447,7 @@ static int snapshot(hshm_store *s, uint32_t idx, struct hshm_status *out)
                 if (err != 0)
                         return err;
                 if ((w1 & W_WRITING) != 0) {
-                        if (hsi_wait_change(&slot->word, w1, &w1) != 0)
+                        if (hsi_wait_slot_writer(s, idx, w1, &w1) != 0)
                                 return hsi_fail(-EAGAIN,
                                                 "slot %u is being written by a process "
                                                 "that has not finished",
@@ -436,6 +464,7 @@ static int snapshot(hshm_store *s, uint32_t idx, struct hshm_status *out)
                         continue;
                 out->state = W_STATE(w1);
                 out->generation = W_GEN(w1);
+                out->owner.entry = out->state == HSHM_AVAILABLE ? 0 : W_OWNER(w1);
                 return 0;
         }
         return hsi_fail(-EAGAIN, "slot %u kept changing during %d reads", idx, SNAPSHOT_TRIES);

@@ -29,6 +29,9 @@ int hshm_stats(hshm_store *s, struct hshm_stats *out)
         add_counters(out, &s->hdr->overflow);
         for (uint32_t i = 0; i < HSHM_PROCS_MAX; i++)
                 add_counters(out, &s->procs[i].counters);
+        out->writer_repairs = uatomic_read(&s->hdr->repairs.writer_repairs);
+        out->insert_repairs = uatomic_read(&s->hdr->repairs.insert_repairs);
+        out->procs_swept = uatomic_read(&s->hdr->repairs.procs_swept);
         return 0;
 }
 

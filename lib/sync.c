@@ -102,7 +102,7 @@ int hshm_sync_read(hshm_store *s, struct hshm_sync *out)
                 uint64_t s1 = uatomic_read(&b->seq), s2;
 
                 if (s1 % 2 != 0) {
-                        if (hsi_wait_change(&b->seq, s1, &s1) != 0)
+                        if (hsi_wait_change(&b->seq, s1, &s1, 0) != 0)
                                 return hsi_fail(-EAGAIN, "the syncer stopped while publishing");
                         continue;
                 }

@@ -26,7 +26,7 @@ static int64_t monotonic_ns(void)
         return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int hsi_wait_change(uint64_t *addr, uint64_t seen, uint64_t *now)
+int hsi_wait_change(uint64_t *addr, uint64_t seen, uint64_t *now, int64_t limit_ns)
 {
         const struct timespec nap = {0, 50 * 1000};
         int64_t deadline = 0;
@@ -44,7 +44,8 @@ int hsi_wait_change(uint64_t *addr, uint64_t seen, uint64_t *now)
                         sched_yield();
                 } else {
                         if (deadline == 0)
-                                deadline = monotonic_ns() + WAIT_LIMIT_NS;
+                                deadline =
+                                    monotonic_ns() + (limit_ns > 0 ? limit_ns : WAIT_LIMIT_NS);
                         else if (monotonic_ns() > deadline)
                                 return -EAGAIN;
                         nanosleep(&nap, NULL);

@@ -206,7 +206,7 @@ static int cmd_lock(const struct args *a, const char *name)
                 return rc;
         err = hshm_set_lease_ms(store, (uint32_t)lease_ms);
         if (err == 0)
-                err = hshm_lock(store, group, symbol, &token);
+                err = hshm_lock_detached(store, group, symbol, &token);
         rc = err < 0 ? cli_fail(err, name, "cannot lock %s %s", group, symbol) : CLI_EXIT_OK;
         hshm_close(store);
         if (rc == CLI_EXIT_OK)

@@ -17,6 +17,13 @@ HEADER_SLOT_SIZE = 16  # u32 slot size
 HEADER_SLOTS_OFFSET = 48  # u64 offset of the slot array
 SLOT_SIZE = 256
 W_WRITING = 0x4
+W_OWNER_MASK = 0x3FF << 3
+
+
+def unknown_writer(word):
+    """The word as a writer without a process entry leaves it mid-write: its death cannot be
+    proven, so the library waits (and gives up with EAGAIN) instead of repairing it."""
+    return (word & ~W_OWNER_MASK) | W_WRITING
 W_GEN_SHIFT = 20
 W_GEN_MAX = (1 << 44) - 1
 W_ZERO_BITS = 0x7F << 13

@@ -7,7 +7,7 @@ import time
 import unittest
 
 import hedgeshm
-from support import (HEADER_FORMAT, HEADER_SLOT_SIZE, W_GEN_MAX, W_GEN_SHIFT, W_WRITING,
+from support import (HEADER_FORMAT, HEADER_SLOT_SIZE, W_GEN_MAX, W_GEN_SHIFT, unknown_writer,
                      W_ZERO_BITS, Raw, SegmentCase, destroy_quietly, unique_name)
 
 G, S, HEDGE = "corr-1", "EURUSD.pro", "GBPUSD.pro"
@@ -418,7 +418,7 @@ class HostileTest(SegmentCase):
         raw = Raw(self.name)
         self.addCleanup(raw.close)
         word = raw.word(0)
-        raw.word(0, word | W_WRITING)  # a writer that died in the middle of a transition
+        raw.word(0, unknown_writer(word))  # stuck mid-write by a writer whose death is unprovable
         start = time.monotonic()
         with self.assertRaises(hedgeshm.TryAgainError) as cm:
             t.reset_position(G, S)

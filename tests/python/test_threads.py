@@ -5,7 +5,7 @@ import threading
 import time
 
 import hedgeshm
-from support import W_WRITING, Raw, SegmentCase
+from support import Raw, SegmentCase, unknown_writer
 
 THREADS = 8
 ROUNDS = 200
@@ -99,7 +99,7 @@ class ThreadsTest(SegmentCase):
         raw = Raw(self.name)
         self.addCleanup(raw.close)
         word = raw.word(0)
-        raw.word(0, word | W_WRITING)
+        raw.word(0, unknown_writer(word))
         self.addCleanup(raw.word, 0, word)
 
     def test_waiting_call_releases_the_gil(self):
