@@ -185,8 +185,9 @@ int hshm_lock_detached(hshm_store *store, const char *group, const char *symbol,
  * -EOVERFLOW (slot's generations exhausted), -EROFS, HSHM_ECORRUPT. */
 int hshm_lock(hshm_store *store, const char *group, const char *symbol, uint64_t *token);
 
-/* HEDGING -> ACTIVE with the broker's ticket and the hedge's symbol (NULL or "" for none,
- * otherwise checked like a key's symbol).
+/* HEDGING -> ACTIVE with the hedge's MT5 position identifier as its ticket (never 0: the
+ * syncer follows the hedge by it) and the hedge's symbol (NULL or "" for none, otherwise
+ * checked like a key's symbol).
  * Returns 0, HSHM_ESTALE (token not current), HSHM_ESTATE (not HEDGING), -EINVAL,
  * -EAGAIN, -EROFS, HSHM_ECORRUPT. */
 int hshm_activate(hshm_store *store, uint64_t token, uint64_t ticket, const char *hedge_symbol);
@@ -194,6 +195,11 @@ int hshm_activate(hshm_store *store, uint64_t token, uint64_t ticket, const char
 /* HEDGING or ACTIVE -> AVAILABLE. Returns 0, HSHM_ESTALE, HSHM_ESTATE, -EINVAL, -EAGAIN,
  * -EROFS, HSHM_ECORRUPT. */
 int hshm_reset(hshm_store *store, uint64_t token);
+
+/* HEDGING -> AVAILABLE only: giving up a lock whose order never filled. Refused with
+ * HSHM_ESTATE once the slot is ACTIVE (the syncer adopted the hedge after all), which is
+ * what makes it the safe call after an unknown order outcome. Otherwise as hshm_reset(). */
+int hshm_release(hshm_store *store, uint64_t token);
 
 /* Any state but ERROR -> ERROR with a reason (truncated to HSHM_REASON_MAX). Inserts the key
  * on first use. Returns 0, HSHM_ESTATE (already ERROR), -EINVAL, -ENOSPC, -EAGAIN,

@@ -42,7 +42,7 @@ struct hshm_store {
         uint32_t instance; /* low 20 bits of the header's instance_id */
         uint32_t claim;    /* the claim count of this handle's process entry */
         int fd;            /* the segment; its OFD lock on our entry says we are alive */
-        int sync_fd;       /* holds the syncer's OFD lock; -1 when not claimed */
+        int sync_claimed;  /* fd also holds the syncer's OFD lock */
         int forked;        /* set in a child after fork(): the handle is the parent's */
         char name[256];    /* the segment's name, to reopen it for the lock */
 };

@@ -108,9 +108,7 @@ static void after_fork_child(void)
                 s->forked = 1;
                 if (s->fd >= 0)
                         close(s->fd);
-                if (s->sync_fd >= 0)
-                        close(s->sync_fd);
-                s->fd = s->sync_fd = -1;
+                s->fd = -1;
         }
         pthread_mutex_unlock(&handles_lock);
 }

@@ -321,7 +321,6 @@ int hshm_open(const char *name, unsigned flags, hshm_store **out)
         /* Kept open: its OFD lock on our process entry is how others know we are alive. */
         s->fd = fd;
         s->read_only = read_only;
-        s->sync_fd = -1;
         s->instance = (uint32_t)(h.instance_id & 0xfffff);
         snprintf(s->name, sizeof(s->name), "%s", name);
         s->hdr = (struct hshm_header *)(void *)s->base;
@@ -356,10 +355,8 @@ void hshm_close(hshm_store *s)
                 cmm_smp_wmb();
                 uatomic_set(&p->in_use, 0);
         }
-        if (s->sync_fd >= 0)
-                close(s->sync_fd); /* drops the syncer's lock */
         if (s->fd >= 0)
-                close(s->fd); /* drops our entry's lock, after the entry was cleared */
+                close(s->fd); /* drops our entry's lock (and the syncer's, if held) */
         munmap(s->base, s->map_size);
         free(s);
 }

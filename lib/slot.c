@@ -161,6 +161,16 @@ static int decide_reset(const struct change *c, uint64_t w, uint64_t *next)
         return 0;
 }
 
+static int decide_release(const struct change *c, uint64_t w, uint64_t *next)
+{
+        if (!token_is_current(c, w))
+                return HSHM_ESTALE;
+        if (W_STATE(w) != HSHM_HEDGING)
+                return HSHM_ESTATE;
+        *next = make_word(HSHM_AVAILABLE, 0, W_GEN(w) + 1);
+        return 0;
+}
+
 static int decide_error(const struct change *c, uint64_t w, uint64_t *next)
 {
         (void)c;
@@ -277,6 +287,10 @@ int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *he
 
         if ((err = writable(s)) != 0 || (err = token_slot(s, token, &idx)) != 0)
                 return err;
+        /* Zero is no position identifier; the syncer could not follow such a hedge. */
+        if (ticket == 0)
+                return hsi_fail(-EINVAL, "ticket 0 names no position: pass the position's "
+                                         "identifier");
         if (hedge_symbol != NULL && hedge_symbol[0] != '\0' &&
             (err = hsi_validate_symbol("hedge symbol", hedge_symbol)) != 0)
                 return err;
@@ -294,10 +308,8 @@ int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *he
         return 0;
 }
 
-int hshm_reset(hshm_store *s, uint64_t token)
+static int reset_with(hshm_store *s, uint64_t token, const struct change *c)
 {
-        struct change c = {
-            .decide = decide_reset, .token_gen = token & W_GEN_MAX, .reserve = 1, .point = "reset"};
         struct hshm_slot *slot;
         uint64_t next, prev;
         uint32_t idx = 0;
@@ -305,7 +317,7 @@ int hshm_reset(hshm_store *s, uint64_t token)
 
         if ((err = writable(s)) != 0 || (err = token_slot(s, token, &idx)) != 0)
                 return err;
-        err = begin(s, idx, &c, &next, &prev);
+        err = begin(s, idx, c, &next, &prev);
         if (err != 0)
                 return refused(s, err);
         slot = &s->slots[idx];
@@ -313,6 +325,24 @@ int hshm_reset(hshm_store *s, uint64_t token)
         publish(slot, next);
         uatomic_inc(&s->counters->resets);
         return 0;
+}
+
+int hshm_reset(hshm_store *s, uint64_t token)
+{
+        struct change c = {
+            .decide = decide_reset, .token_gen = token & W_GEN_MAX, .reserve = 1, .point = "reset"};
+
+        return reset_with(s, token, &c);
+}
+
+int hshm_release(hshm_store *s, uint64_t token)
+{
+        struct change c = {.decide = decide_release,
+                           .token_gen = token & W_GEN_MAX,
+                           .reserve = 1,
+                           .point = "reset"};
+
+        return reset_with(s, token, &c);
 }
 
 int hshm_mark_error(hshm_store *s, const char *group, const char *symbol, const char *reason)

@@ -27,25 +27,24 @@ int hshm_sync_claim(hshm_store *s)
             .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)SYNC_LOCK_BYTE, .l_len = 1};
         struct hshm_sync_shared *b = &s->hdr->sync;
         uint64_t seq;
-        int fd;
 
         if (s->read_only)
                 return hsi_fail(-EROFS, "segment opened read-only");
-        if (s->sync_fd >= 0)
+        if (s->fd < 0)
+                return hsi_fail(-ECHILD, "this handle belongs to the parent process");
+        if (s->sync_claimed)
                 return 0;
-        fd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0)
-                return hsi_fail(-errno, "cannot reopen %s to claim the syncer role: %s", s->name,
-                                strerror(errno));
-        if (fcntl(fd, F_OFD_SETLK, &lk) != 0) {
+        /* On the descriptor the handle mapped: the lock is on this very segment, even if
+         * its name was removed and reused since. Other handles, in this process or others,
+         * have descriptions of their own, so their claims conflict with ours. */
+        if (fcntl(s->fd, F_OFD_SETLK, &lk) != 0) {
                 int err = errno;
-                close(fd);
                 if (err == EAGAIN || err == EACCES)
                         return hsi_fail(-EBUSY, "another syncer (pid %d) serves %s",
                                         (int)uatomic_read(&b->pid), s->name);
                 return hsi_fail(-err, "cannot lock %s: %s", s->name, strerror(err));
         }
-        s->sync_fd = fd;
+        s->sync_claimed = 1;
         /* A syncer that died while publishing left seq odd: we are the only writer now. */
         seq = uatomic_read(&b->seq);
         if (seq % 2 != 0)
@@ -56,9 +55,9 @@ int hshm_sync_claim(hshm_store *s)
 int hshm_sync_publish(hshm_store *s, const struct hshm_sync *in)
 {
         struct hshm_sync_shared *b = &s->hdr->sync;
-        uint64_t seq, counters[HSHM_CACHELINE / 8];
+        uint64_t seq, counters[sizeof(b->counters) / 8];
 
-        if (s->sync_fd < 0)
+        if (!s->sync_claimed || s->forked)
                 return hsi_fail(-EPERM, "publish needs the syncer role: call hshm_sync_claim");
         if (in == NULL)
                 return hsi_fail(-EINVAL, "nothing to publish");
@@ -76,7 +75,7 @@ int hshm_sync_publish(hshm_store *s, const struct hshm_sync *in)
         uatomic_set(&b->degraded, in->degraded ? 1u : 0u);
         uatomic_set(&b->degraded_since_ns, in->degraded_since_ns);
         hsi_pack_string(b->reason, sizeof(b->reason), in->degraded_reason);
-        for (unsigned i = 0; i < HSHM_CACHELINE / 8; i++)
+        for (unsigned i = 0; i < sizeof(b->counters) / 8; i++)
                 uatomic_set(&b->counters[i], counters[i]);
         /* Every field before the even seq that publishes them. */
         cmm_smp_wmb();
@@ -96,7 +95,7 @@ static enum hshm_sync_health judge(const struct hshm_sync *out, int64_t now_ns)
 int hshm_sync_read(hshm_store *s, struct hshm_sync *out)
 {
         struct hshm_sync_shared *b = &s->hdr->sync;
-        uint64_t counters[HSHM_CACHELINE / 8];
+        uint64_t counters[sizeof(b->counters) / 8];
 
         for (int tries = 0; tries < SYNC_READ_TRIES; tries++) {
                 uint64_t s1 = uatomic_read(&b->seq), s2;
@@ -118,7 +117,7 @@ int hshm_sync_read(hshm_store *s, struct hshm_sync *out)
                 out->degraded_since_ns = uatomic_read(&b->degraded_since_ns);
                 hsi_unpack_string(b->reason, sizeof(b->reason), out->degraded_reason,
                                   sizeof(out->degraded_reason));
-                for (unsigned i = 0; i < HSHM_CACHELINE / 8; i++)
+                for (unsigned i = 0; i < sizeof(b->counters) / 8; i++)
                         counters[i] = uatomic_read(&b->counters[i]);
                 /* fields before seq again */
                 cmm_smp_rmb();

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <urcu/arch.h>
 #include <urcu/uatomic.h>
 
 #include "internal.h"
@@ -74,6 +75,15 @@ uint32_t hsi_key_print(const uint64_t key[HSI_KEY_WORDS])
 
         hsi_hash_secrets(PRINT_SEED, secret);
         return (uint32_t)(hsi_hash_key(secret, key) >> (64 - PRINT_BITS));
+}
+
+static int key_ready(const hshm_store *s, uint32_t slot)
+{
+        int ready = uatomic_read(&s->slots[slot].key_mark) == HSHM_KEY_READY;
+
+        /* Mark before key: the key was written before the mark. */
+        cmm_smp_rmb();
+        return ready;
 }
 
 static uint32_t slot_print(const hshm_store *s, uint32_t slot)
@@ -153,8 +163,7 @@ int hshm_tag_resolve(hshm_store *s, const struct hshm_tag *tag, struct hshm_tag_
                 return hsi_fail(HSHM_ECORRUPT, "slot allocator says %u used of %u", used,
                                 s->capacity);
         memset(out, 0, sizeof(*out));
-        if (tag->instance == s->instance && tag->slot < used &&
-            uatomic_read(&s->slots[tag->slot].key_mark) == HSHM_KEY_READY &&
+        if (tag->instance == s->instance && tag->slot < used && key_ready(s, tag->slot) &&
             slot_print(s, tag->slot) == tag->key_print) {
                 out->slot = tag->slot;
                 out->same_instance = 1;
@@ -164,8 +173,7 @@ int hshm_tag_resolve(hshm_store *s, const struct hshm_tag *tag, struct hshm_tag_
         /* Made by another segment (or mangled): find the key by its fingerprint, and accept
          * only an unambiguous answer. */
         for (uint32_t i = 0; i < used; i++) {
-                if (uatomic_read(&s->slots[i].key_mark) != HSHM_KEY_READY ||
-                    slot_print(s, i) != tag->key_print)
+                if (!key_ready(s, i) || slot_print(s, i) != tag->key_print)
                         continue;
                 found++;
                 slot = i;

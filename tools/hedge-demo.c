@@ -94,7 +94,9 @@ static void settle_unknown(hshm_store *s, struct tally *t, uint64_t token)
                                 bump(&t->unknown_adopted);
                                 return;
                         }
-                        if (st.state == HSHM_HEDGING && hshm_reset(s, token) == 0) {
+                        /* release, not reset: should the syncer adopt a late fill
+                         * between our read and this call, it refuses (ESTATE). */
+                        if (st.state == HSHM_HEDGING && hshm_release(s, token) == 0) {
                                 bump(&t->unknown_released);
                                 return;
                         }

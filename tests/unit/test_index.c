@@ -48,7 +48,7 @@ static void test_full_table(void **state)
                 assert_string_equal(st.symbol, sym);
                 assert_int_equal(st.slot, i);
                 assert_int_equal(st.token, tokens[i]);
-                assert_int_equal(hshm_activate(store, tokens[i], (uint64_t)i, sym), 0);
+                assert_int_equal(hshm_activate(store, tokens[i], (uint64_t)i + 1, sym), 0);
                 assert_int_equal(hshm_reset(store, tokens[i]), 0);
                 assert_int_equal(hshm_lock(store, "g", sym, &token), 0);
                 assert_int_equal(hshm_reset(store, token), 0);

@@ -497,6 +497,7 @@ int main(void)
             T(test_generation_grows),
             T(test_token_fencing),
             T(test_lease),
+            T(test_release_only_from_hedging),
         };
 
         return cmocka_run_group_tests(tests, NULL, tu_sweep);
