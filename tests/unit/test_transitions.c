@@ -480,6 +480,26 @@ static void test_lease(void **state)
         assert_int_equal(state_of(f->store, "GBPUSD"), HSHM_HEDGING);
 }
 
+/* release gives up a lock only while HEDGING: after an unknown order outcome, a hedge the
+ * syncer adopted in the meantime (ACTIVE) must not be dropped. */
+static void test_release_only_from_hedging(void **state)
+{
+        struct tu_fixture *f = *state;
+        uint64_t token;
+
+        assert_int_equal(hshm_lock(f->store, G, "EURUSD", &token), 0);
+        assert_int_equal(hshm_release(f->store, token), 0);
+        assert_int_equal(status_of(f->store, "EURUSD").state, HSHM_AVAILABLE);
+        assert_int_equal(hshm_release(f->store, token), HSHM_ESTALE);
+
+        assert_int_equal(hshm_lock(f->store, G, "EURUSD", &token), 0);
+        assert_int_equal(hshm_activate(f->store, token, 0, "GBPUSD"), -EINVAL);
+        assert_int_equal(hshm_activate(f->store, token, 2001, "GBPUSD"), 0);
+        assert_int_equal(hshm_release(f->store, token), HSHM_ESTATE);
+        assert_int_equal(status_of(f->store, "EURUSD").state, HSHM_ACTIVE);
+        assert_int_equal(hshm_reset(f->store, token), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup, tu_teardown)
 
 int main(void)
