@@ -55,11 +55,11 @@ static int64_t rand_time(void)
 {
         switch (next_rand() % 4) {
         case 0:
-                return (int64_t)(next_rand() % 3 == 0 ? 0 : INT64_MAX);
+                return (int64_t)(next_rand() % 3 == 0 ? 0 : HF_TIME_MS_MAX);
         case 1:
                 return 1718000000000 + (int64_t)(next_rand() % 100000000);
         default:
-                return (int64_t)(next_rand() >> 1);
+                return (int64_t)(next_rand() % ((uint64_t)HF_TIME_MS_MAX + 1));
         }
 }
 

@@ -174,7 +174,7 @@ static int parse_nonzero(struct reader *r, const char *field, uint64_t *v)
 static int parse_time(struct reader *r, const char *field, uint64_t lo, int64_t *v)
 {
         uint64_t x;
-        int rc = parse_range(r, field, lo, INT64_MAX, &x);
+        int rc = parse_range(r, field, lo, HF_TIME_MS_MAX, &x);
 
         *v = (int64_t)x;
         return rc;
@@ -419,7 +419,7 @@ static int parse_header(struct reader *r, struct hf_snapshot *s)
                 return fail(r, "format", "%llu is not supported (this reader knows %d)",
                             (unsigned long long)format, HF_FORMAT);
         if ((rc = header(r, "seq", 1, UINT64_MAX, &s->seq)) ||
-            (rc = header(r, "time_ms", 1, INT64_MAX, &time_ms)) ||
+            (rc = header(r, "time_ms", 1, HF_TIME_MS_MAX, &time_ms)) ||
             (rc = header(r, "login", 0, UINT64_MAX, &s->login)) ||
             (rc = header(r, "connected", 0, 1, &connected)) ||
             (rc = header(r, "margin_mode", 0, HF_MARGIN_MODE_MAX, &margin_mode)) ||

@@ -19,6 +19,9 @@
 #define HF_SYMBOL_MAX      31      /* bytes, after decoding; at least 1 */
 #define HF_COMMENT_MAX     63      /* bytes, after decoding; may be 0 */
 #define HF_RECORDS_MAX     2000000 /* positions + orders + deals in one snapshot */
+/* Latest time in ms (year 2262): a time in ns must still fit an int64_t, since readers
+ * compare snapshot times with CLOCK_REALTIME in ns. */
+#define HF_TIME_MS_MAX     (INT64_MAX / 1000000)
 #define HF_ORDER_TYPE_MAX  8       /* ORDER_TYPE_BUY (0) .. ORDER_TYPE_CLOSE_BY (8) */
 #define HF_DEAL_ENTRY_MAX  3       /* DEAL_ENTRY_IN (0) .. DEAL_ENTRY_OUT_BY (3) */
 #define HF_MARGIN_MODE_MAX 2       /* 0 netting, 1 exchange, 2 retail hedging */

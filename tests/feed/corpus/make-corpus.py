@@ -58,12 +58,14 @@ w('good-mql5-fixed.snap', snap(P=[
     'P 20 20 7 EURUSD 0 0.10000000 1.08345000 1718000000000 -',
     'P 21 21 7 USOIL 1 1.00000000 -37.63000000 1718000000000 -',
     'P 22 22 7 BTCUSD 1 0.01000000 67890.12000000 1718000000000 -'], eol='\r\n'))
-w('good-limits.snap', snap(seq=18446744073709551615, time_ms=9223372036854775807,
+w('good-limits.snap', snap(seq=18446744073709551615, time_ms=9223372036854,
     login=18446744073709551615, P=[
     'P 18446744073709551615 18446744073709551615 18446744073709551615 '
-    + 'S' * 31 + ' 1 0 0 9223372036854775807 ' + '%41' * 63],
+    + 'S' * 31 + ' 1 0 0 9223372036854 ' + '%41' * 63],
     O=['O 18446744073709551615 0 0 X 8 0 0 -'],
     D=['D 18446744073709551615 0 1 0 X 1 3 0 0 -']))
+# The latest time whose ns still fit an int64_t, plus one: a reader would overflow.
+w('bad-time-overflow.snap', snap(time_ms=9223372036855))
 w('good-trailer-lookalike.snap', snap(seq=9, P=[
     'P 1 1 1 END 0 1 1 1 END%209%2000000000']))
 
