@@ -813,14 +813,18 @@ static int call_activate(Tracker *t, uint64_t token, uint64_t ticket, const char
         return err;
 }
 
-static int call_reset(Tracker *t, uint64_t token)
+/* hshm_reset, or with only_hedging hshm_release (which refuses an ACTIVE slot). */
+static int call_reset(Tracker *t, uint64_t token, int only_hedging)
 {
         hshm_store *st = enter(t);
         int err;
 
         if (st == NULL)
                 return INT_MIN;
-        WITHOUT_GIL(err = hshm_reset(st, token));
+        if (only_hedging)
+                WITHOUT_GIL(err = hshm_release(st, token));
+        else
+                WITHOUT_GIL(err = hshm_reset(st, token));
         leave(t);
         return err;
 }
@@ -897,7 +901,7 @@ static PyObject *tracker_reset_position(Tracker *t, PyObject *const *args, Py_ss
         if (token == 0) {
                 res = Py_NewRef(Py_False);
         } else {
-                err = call_reset(t, token);
+                err = call_reset(t, token, 0);
                 if (err == 0 || err == HSHM_ESTALE)
                         forget_key(t, key, token);
                 if (err == 0)
@@ -911,25 +915,37 @@ static PyObject *tracker_reset_position(Tracker *t, PyObject *const *args, Py_ss
         return res;
 }
 
-static PyObject *tracker_reset(Tracker *t, PyObject *const *args, Py_ssize_t nargs,
-                               PyObject *kwnames)
+static PyObject *reset_token(Tracker *t, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                             const char *method, int only_hedging)
 {
         static const char *const names[] = {"token", NULL};
         PyObject *a[1];
         uint64_t token;
         int err;
 
-        if (get_args("reset", args, nargs, kwnames, names, 1, a) < 0 ||
+        if (get_args(method, args, nargs, kwnames, names, 1, a) < 0 ||
             c_u64(a[0], "token", &token) < 0)
                 return NULL;
-        err = call_reset(t, token);
+        err = call_reset(t, token, only_hedging);
         if (err == INT_MIN)
                 return NULL;
         if (err == 0 || err == HSHM_ESTALE)
                 forget_token(t, token);
         if (err != 0)
-                return raise_error(err, "reset", NULL);
+                return raise_error(err, method, NULL);
         Py_RETURN_NONE;
+}
+
+static PyObject *tracker_reset(Tracker *t, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
+{
+        return reset_token(t, args, nargs, kwnames, "reset", 0);
+}
+
+static PyObject *tracker_release(Tracker *t, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames)
+{
+        return reset_token(t, args, nargs, kwnames, "release", 1);
 }
 
 static PyObject *tracker_mark_error(Tracker *t, PyObject *const *args, Py_ssize_t nargs,
@@ -1519,6 +1535,10 @@ static PyMethodDef tracker_methods[] = {
      "StateError when refused."},
     {"reset", (PyCFunction)(void (*)(void))tracker_reset, FAST,
      "reset(token)\n\nHEDGING or ACTIVE -> AVAILABLE. StaleTokenError when refused."},
+    {"release", (PyCFunction)(void (*)(void))tracker_release, FAST,
+     "release(token)\n\nHEDGING -> AVAILABLE only: giving up a lock whose order never filled. "
+     "StateError once the slot is ACTIVE (the syncer adopted the fill), StaleTokenError when "
+     "the lock is no longer current."},
     {"order_tag", (PyCFunction)(void (*)(void))tracker_order_tag, FAST,
      "order_tag(group, symbol) -> str\n\nThe tag to put in the MT5 order's comment, for the "
      "lock this tracker holds on the position. StaleTokenError when it holds none."},

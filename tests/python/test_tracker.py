@@ -365,6 +365,20 @@ class ExplicitTokenTest(SegmentCase):
         self.assertFalse(a.reset_position(G, S))  # stale now
         self.assertEqual(a.held(), {})
 
+    def test_release_only_from_hedging(self):
+        t = self.tracker
+        token = t.lock(G, S)
+        t.release(token)
+        self.assertTrue(t.is_position_available(G, S))
+        with self.assertRaises(hedgeshm.StaleTokenError):
+            t.release(token)
+        token = t.lock(G, S)
+        t.activate(token, 2001, HEDGE)
+        with self.assertRaises(hedgeshm.StateError):
+            t.release(token)  # ACTIVE: the hedge is tracked, never dropped by a give-up
+        self.assertEqual(t.get_position_status(G, S)["state"], "ACTIVE")
+        t.reset(token)
+
 
 class TagTest(SegmentCase):
     def test_order_tag(self):
