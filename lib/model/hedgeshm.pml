@@ -232,7 +232,10 @@ end_reply:
                                 :: else /* HSHM_ESTATE: the syncer adopted it first */
                                 fi
                          }
-                         writing = 0
+                         if
+                         :: ok -> writing = 0
+                         :: else
+                         fi
                       :: res == REJECTED -> atomic { reset(tok, ok) }
                       :: res == LOST ->
 end_unknown:
@@ -289,7 +292,7 @@ inline deliver(i)
         res = 0
 }
 
-active proctype Broker()
+proctype Broker()
 {
         byte t = 0, res = 0;
 
@@ -314,7 +317,7 @@ end_broker:
 }
 
 /* Time passing: grace points of locks, in lock order, and the lease of the current lock. */
-active proctype Clock()
+proctype Clock()
 {
 end_clock:
         do
@@ -327,7 +330,7 @@ end_clock:
 }
 
 /* SIGKILL: to a live bot at any moment, or to the syncer, which is restarted. Or no more. */
-active proctype Killer()
+proctype Killer()
 {
 end_killer:
         do
@@ -347,7 +350,7 @@ end_killer:
 /* The operator (`hedgectl clear`, docs/reconcile.md rule E): clears an ERROR slot once the
  * broker holds no hedge of the position. A person is slower than the grace, so every lock is
  * past its grace point by then. */
-active proctype Operator()
+proctype Operator()
 {
 end_operator:
         do
@@ -474,7 +477,7 @@ inline judge_active()
  * slot (after the snapshot: the snapshot is older than the read), judges it and publishes
  * the snapshot's time in the sync block.
  */
-active proctype Syncer()
+proctype Syncer()
 {
         short s_open = 0, other = 0;
         byte s_graced = 0, s_gen = 0; /* the snapshot: hedges, time, slot generation then */
@@ -557,6 +560,11 @@ init
                 alive[2] = 1;
                 sid = FIRST_SYNCER;
                 alive[sid] = 1;
+                run Broker();
+                run Clock();
+                run Killer();
+                run Operator();
+                run Syncer();
                 run Bot(1);
                 run Bot(2)
         }
