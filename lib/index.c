@@ -13,9 +13,6 @@
  */
 #include <errno.h>
 
-#include <urcu/arch.h>
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 /*
@@ -53,14 +50,14 @@ uint64_t hsi_hash_key(const uint64_t secret[HSI_KEY_WORDS + 1], const uint64_t k
 static int key_equal(const struct hshm_slot *slot, const uint64_t key[HSI_KEY_WORDS])
 {
         for (unsigned i = 0; i < HSI_KEY_WORDS; i++)
-                if (uatomic_read(&slot->key[i]) != key[i])
+                if (hsi_load(&slot->key[i]) != key[i])
                         return 0;
         return 1;
 }
 
 static int insert_refused(const hshm_store *s)
 {
-        uint32_t used = uatomic_read(&s->hdr->used);
+        uint32_t used = hsi_load(&s->hdr->used);
 
         if (used > s->capacity)
                 return hsi_fail(HSHM_ECORRUPT, "slot allocator says %u used of %u", used,
@@ -75,31 +72,31 @@ static int insert_refused(const hshm_store *s)
 static int insert_reserved(hshm_store *s, uint64_t *bucket, uint64_t tag,
                            const uint64_t key[HSI_KEY_WORDS], uint32_t *slot_out)
 {
-        uint32_t used = uatomic_read(&s->hdr->used);
+        uint32_t used = hsi_load(&s->hdr->used);
         struct hshm_slot *slot;
 
         for (;;) {
                 if (used >= s->capacity) {
                         /* Never back to EMPTY: a key probed past this bucket while it was
                          * RESERVED would stop being found. DEAD is skipped by everyone. */
-                        uatomic_set(bucket, B_DEAD | tag << B_TAG_SHIFT);
+                        hsi_store(bucket, B_DEAD | tag << B_TAG_SHIFT);
                         return insert_refused(s);
                 }
-                uint32_t seen = uatomic_cmpxchg(&s->hdr->used, used, used + 1);
+                uint32_t seen = hsi_cas(&s->hdr->used, used, used + 1);
                 if (seen == used)
                         break;
                 used = seen;
         }
         slot = &s->slots[used];
         for (unsigned i = 0; i < HSI_KEY_WORDS; i++)
-                uatomic_set(&slot->key[i], key[i]);
+                hsi_store(&slot->key[i], key[i]);
         /* Key before the bucket, bucket before the mark: whoever finds either finds the key,
          * and an inserter that dies before publishing the bucket leaves no listed slot. */
-        cmm_smp_wmb();
-        uatomic_set(bucket, B_READY | (uint64_t)used << B_VALUE_SHIFT | tag << B_TAG_SHIFT);
-        cmm_smp_wmb();
-        uatomic_set(&slot->key_mark, HSHM_KEY_READY);
-        uatomic_inc(&s->counters->keys_inserted);
+        hsi_wmb();
+        hsi_store(bucket, B_READY | (uint64_t)used << B_VALUE_SHIFT | tag << B_TAG_SHIFT);
+        hsi_wmb();
+        hsi_store(&slot->key_mark, HSHM_KEY_READY);
+        hsi_inc(&s->counters->keys_inserted);
         *slot_out = used;
         return 0;
 }
@@ -112,7 +109,7 @@ int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert,
 
         for (uint32_t probe = 0; probe <= s->bucket_mask; probe++) {
                 uint64_t *bucket = &s->buckets[(start + probe) & s->bucket_mask];
-                uint64_t b = uatomic_read(bucket);
+                uint64_t b = hsi_load(bucket);
 
                 for (;;) {
                         uint64_t state = b & B_STATE_MASK;
@@ -128,7 +125,7 @@ int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert,
                                                         "index bucket points at slot %llu of %u",
                                                         (unsigned long long)value, s->capacity);
                                 /* Bucket before key: it was published after the key. */
-                                cmm_smp_rmb();
+                                hsi_rmb();
                                 if (!key_equal(&s->slots[value], key))
                                         break;
                                 *slot = (uint32_t)value;
@@ -152,7 +149,7 @@ int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert,
                                 return hsi_fail(-EROFS, "segment opened read-only");
                         /* A full table refuses before reserving: each reservation that
                          * fails turns an EMPTY bucket DEAD and lengthens every miss. */
-                        if (uatomic_read(&s->hdr->used) >= s->capacity)
+                        if (hsi_load(&s->hdr->used) >= s->capacity)
                                 return insert_refused(s);
                         /* Our entry and claim count: a waiter can tell if we died here. */
                         mine = B_RESERVED |
@@ -160,7 +157,7 @@ int hsi_index_find(hshm_store *s, const uint64_t key[HSI_KEY_WORDS], int insert,
                                 B_VALUE_MASK)
                                    << B_VALUE_SHIFT |
                                tag << B_TAG_SHIFT;
-                        b = uatomic_cmpxchg(bucket, B_EMPTY, mine);
+                        b = hsi_cas(bucket, B_EMPTY, mine);
                         if (b == B_EMPTY) {
                                 hsi_fault_point("insert");
                                 return insert_reserved(s, bucket, tag, key, slot);

@@ -7,8 +7,42 @@
 
 #include <stdint.h>
 
+#include <urcu/arch.h>
+#include <urcu/uatomic.h>
+
 #include "hedgeshm.h"
 #include "layout.h"
+
+/*
+ * The atomics every file uses on shared memory. They are liburcu's uatomic and cmm
+ * primitives, whose orderings the comments beside each use explain. Under ThreadSanitizer
+ * they become the compiler's builtins: TSan cannot see liburcu's inline assembly, and would
+ * take every shared access for a race. TSan does not model standalone fences either, so there
+ * every load acquires and every store releases, which orders at least as much as the fences.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define hsi_load(p)          __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define hsi_store(p, v)      __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define hsi_inc(p)           ((void)__atomic_add_fetch((p), 1, __ATOMIC_SEQ_CST))
+#define hsi_add_return(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+#define hsi_cas(p, old, new)                                                                     \
+        __extension__({                                                                          \
+                __typeof__(*(p)) hsi_expected_ = (old);                                          \
+                __atomic_compare_exchange_n((p), &hsi_expected_, (new), 0, __ATOMIC_SEQ_CST,     \
+                                            __ATOMIC_SEQ_CST);                                   \
+                hsi_expected_;                                                                   \
+        })
+#define hsi_wmb() __asm__ __volatile__("" ::: "memory")
+#define hsi_rmb() __asm__ __volatile__("" ::: "memory")
+#else
+#define hsi_load(p)          uatomic_read(p)
+#define hsi_store(p, v)      uatomic_set((p), (v))
+#define hsi_inc(p)           uatomic_inc(p)
+#define hsi_add_return(p, v) uatomic_add_return((p), (v))
+#define hsi_cas(p, old, new) uatomic_cmpxchg((p), (old), (new))
+#define hsi_wmb()            cmm_smp_wmb()
+#define hsi_rmb()            cmm_smp_rmb()
+#endif
 
 #define HSI_KEY_WORDS (2u * HSHM_KEY_FIELD / 8u)
 

@@ -168,7 +168,7 @@ struct hshm_proc {
             in_use; /* 1 while claimed; cleared at close, or by a sweep once the lock is gone */
         int32_t pid;
         uint64_t start_ticks;
-        uint8_t boot_id[16];
+        uint64_t boot_id[2];
         int64_t attach_ns;
         uint32_t claims; /* +1 at every claim: tells a new owner of the entry from an old one */
         uint8_t pad[20];

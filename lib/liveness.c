@@ -22,8 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 static off_t entry_byte(uint32_t entry)
@@ -55,7 +53,25 @@ int hsi_writer_dead(const hshm_store *s, uint32_t entry1, uint32_t claim, uint32
                 return 0;
         if (hsi_entry_locked(s, entry1 - 1) == 0)
                 return 1;
-        return (uatomic_read(&s->procs[entry1 - 1].claims) & mask) != (claim & mask);
+        return (hsi_load(&s->procs[entry1 - 1].claims) & mask) != (claim & mask);
+}
+
+/* Boot ids live in the table as two 64-bit words, read and written atomically like every
+ * other shared field. */
+static void store_boot_id(uint64_t words[2], const uint8_t id[16])
+{
+        uint64_t v[2];
+
+        memcpy(v, id, sizeof(v));
+        hsi_store(&words[0], v[0]);
+        hsi_store(&words[1], v[1]);
+}
+
+static int same_boot_id(const uint64_t words[2], const uint8_t id[16])
+{
+        uint64_t v[2] = {hsi_load(&words[0]), hsi_load(&words[1])};
+
+        return memcmp(v, id, sizeof(v)) == 0;
 }
 
 /* Take a free entry (or a dead process's: counted as swept). Returns 0, or -ENOSPC when every
@@ -69,16 +85,16 @@ int hsi_claim_entry(hshm_store *s)
 
                 if (fcntl(s->fd, F_OFD_SETLK, &lk) != 0)
                         continue;
-                if (uatomic_read(&p->in_use) != 0)
-                        uatomic_inc(&s->hdr->repairs.procs_swept);
+                if (hsi_load(&p->in_use) != 0)
+                        hsi_inc(&s->hdr->repairs.procs_swept);
                 /* The claim count first: from here on, writers that died under the old owner
                  * no longer match this entry. */
-                s->claim = uatomic_add_return(&p->claims, 1);
-                uatomic_set(&p->pid, s->self.pid);
-                uatomic_set(&p->start_ticks, s->self.start_ticks);
-                memcpy(p->boot_id, s->self.boot_id, sizeof(p->boot_id));
-                uatomic_set(&p->attach_ns, hsi_now_ns());
-                uatomic_set(&p->in_use, 1);
+                s->claim = hsi_add_return(&p->claims, 1);
+                hsi_store(&p->pid, s->self.pid);
+                hsi_store(&p->start_ticks, s->self.start_ticks);
+                store_boot_id(p->boot_id, s->self.boot_id);
+                hsi_store(&p->attach_ns, hsi_now_ns());
+                hsi_store(&p->in_use, 1);
                 s->owner = i + 1;
                 s->counters = &p->counters;
                 return 0;
@@ -166,9 +182,9 @@ int hshm_owner_liveness(hshm_store *s, const struct hshm_status *st)
         if (locked < 0)
                 return locked;
         p = &s->procs[st->owner.entry - 1];
-        if (!locked || uatomic_read(&p->pid) != st->owner.pid ||
-            uatomic_read(&p->start_ticks) != st->owner.start_ticks ||
-            memcmp(p->boot_id, st->owner.boot_id, sizeof(p->boot_id)) != 0)
+        if (!locked || hsi_load(&p->pid) != st->owner.pid ||
+            hsi_load(&p->start_ticks) != st->owner.start_ticks ||
+            !same_boot_id(p->boot_id, st->owner.boot_id))
                 return HSHM_OWNER_DEAD;
         return HSHM_OWNER_ALIVE;
 }

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 #define NAME_MAX_BYTES 255 /* NAME_MAX of the /dev/shm file, after the leading '/' */
@@ -116,7 +114,7 @@ void hsi_unpack_string(const uint64_t *words, size_t field_bytes, char *out, siz
         size_t n = field_bytes < out_len - 1 ? field_bytes : out_len - 1;
 
         for (size_t i = 0; i < field_bytes / 8; i++)
-                copy[i] = uatomic_read(&words[i]);
+                copy[i] = hsi_load(&words[i]);
         memcpy(out, copy, n);
         out[n] = '\0';
 }
@@ -128,5 +126,5 @@ void hsi_pack_string(uint64_t *words, size_t field_bytes, const char *s)
 
         memcpy(copy, s != NULL ? s : "", len);
         for (size_t i = 0; i < field_bytes / 8; i++)
-                uatomic_set(&words[i], copy[i]);
+                hsi_store(&words[i], copy[i]);
 }

@@ -26,9 +26,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <urcu/arch.h>
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 #define SHORT_WAIT_NS (20 * 1000 * 1000)
@@ -56,19 +53,19 @@ static int repair_slot(hshm_store *s, uint32_t idx, uint64_t w)
         int64_t now = hsi_now_ns();
 
         /* Take the write over: from here, only we write this payload. */
-        if (uatomic_cmpxchg(&slot->word, w, mine) != w)
+        if (hsi_cas(&slot->word, w, mine) != w)
                 return 0;
         switch ((enum hshm_state)(w & W_STATE_MASK)) {
         case HSHM_AVAILABLE:
                 break;
         case HSHM_HEDGING:
-                uatomic_set(&slot->token, (uint64_t)idx << TOKEN_SLOT_SHIFT | gen);
-                uatomic_set(&slot->lock_ns, now);
-                uatomic_set(&slot->lease_deadline_ns, now);
-                uatomic_set(&slot->owner_pid, 0);
-                uatomic_set(&slot->owner_start_ticks, 0);
-                uatomic_set(&slot->owner_boot_id[0], 0);
-                uatomic_set(&slot->owner_boot_id[1], 0);
+                hsi_store(&slot->token, (uint64_t)idx << TOKEN_SLOT_SHIFT | gen);
+                hsi_store(&slot->lock_ns, now);
+                hsi_store(&slot->lease_deadline_ns, now);
+                hsi_store(&slot->owner_pid, 0);
+                hsi_store(&slot->owner_start_ticks, 0);
+                hsi_store(&slot->owner_boot_id[0], 0);
+                hsi_store(&slot->owner_boot_id[1], 0);
                 break;
         case HSHM_ACTIVE:
                 next = ((base & ~W_STATE_MASK) + ((uint64_t)1 << W_GEN_SHIFT)) | HSHM_ERROR;
@@ -81,11 +78,11 @@ static int repair_slot(hshm_store *s, uint32_t idx, uint64_t w)
                                 "marked ERROR; the reason was lost when its writer died");
                 break;
         }
-        uatomic_set(&slot->changed_ns, now);
+        hsi_store(&slot->changed_ns, now);
         /* Payload before the clean word, as in every publish. */
-        cmm_smp_wmb();
-        uatomic_set(&slot->word, next);
-        uatomic_inc(&s->hdr->repairs.writer_repairs);
+        hsi_wmb();
+        hsi_store(&slot->word, next);
+        hsi_inc(&s->hdr->repairs.writer_repairs);
         return 1;
 }
 
@@ -100,7 +97,7 @@ int hsi_wait_slot_writer(hshm_store *s, uint32_t idx, uint64_t seen, uint64_t *n
                         return 0;
                 if (!s->read_only && s->fd >= 0 && slot_writer_dead(s, seen) &&
                     repair_slot(s, idx, seen)) {
-                        *now = uatomic_read(word);
+                        *now = hsi_load(word);
                         return 0;
                 }
         }
@@ -119,9 +116,9 @@ static int repair_bucket(hshm_store *s, uint64_t *bucket, uint64_t b)
 {
         uint64_t dead = B_DEAD | (b >> B_TAG_SHIFT) << B_TAG_SHIFT;
 
-        if (uatomic_cmpxchg(bucket, b, dead) != b)
+        if (hsi_cas(bucket, b, dead) != b)
                 return 0;
-        uatomic_inc(&s->hdr->repairs.insert_repairs);
+        hsi_inc(&s->hdr->repairs.insert_repairs);
         return 1;
 }
 
@@ -132,7 +129,7 @@ int hsi_wait_bucket_writer(hshm_store *s, uint64_t *bucket, uint64_t seen, uint6
                         return 0;
                 if (!s->read_only && s->fd >= 0 && bucket_writer_dead(s, seen) &&
                     repair_bucket(s, bucket, seen)) {
-                        *now = uatomic_read(bucket);
+                        *now = hsi_load(bucket);
                         return 0;
                 }
         }
@@ -141,7 +138,7 @@ int hsi_wait_bucket_writer(hshm_store *s, uint64_t *bucket, uint64_t seen, uint6
 
 int hshm_repair(hshm_store *s)
 {
-        uint32_t used = uatomic_read(&s->hdr->used);
+        uint32_t used = hsi_load(&s->hdr->used);
         int repairs = 0;
 
         if (s->read_only)
@@ -152,22 +149,22 @@ int hshm_repair(hshm_store *s)
                 return hsi_fail(HSHM_ECORRUPT, "slot allocator says %u used of %u", used,
                                 s->capacity);
         for (uint32_t i = 0; i < used; i++) {
-                uint64_t w = uatomic_read(&s->slots[i].word);
+                uint64_t w = hsi_load(&s->slots[i].word);
                 if ((w & W_WRITING) != 0 && slot_writer_dead(s, w))
                         repairs += repair_slot(s, i, w);
         }
         for (uint32_t i = 0; i <= s->bucket_mask; i++) {
-                uint64_t b = uatomic_read(&s->buckets[i]);
+                uint64_t b = hsi_load(&s->buckets[i]);
                 if ((b & B_STATE_MASK) == B_RESERVED && bucket_writer_dead(s, b))
                         repairs += repair_bucket(s, &s->buckets[i], b);
         }
         for (uint32_t i = 0; i < HSHM_PROCS_MAX; i++) {
                 struct hshm_proc *p = &s->procs[i];
-                if (uatomic_read(&p->in_use) == 0 || hsi_entry_locked(s, i) != 0)
+                if (hsi_load(&p->in_use) == 0 || hsi_entry_locked(s, i) != 0)
                         continue;
                 /* Dead without closing: free it for the listing. Its counters stay. */
-                if (uatomic_cmpxchg(&p->in_use, 1, 0) == 1) {
-                        uatomic_inc(&s->hdr->repairs.procs_swept);
+                if (hsi_cas(&p->in_use, 1, 0) == 1) {
+                        hsi_inc(&s->hdr->repairs.procs_swept);
                         repairs++;
                 }
         }

@@ -22,9 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <urcu/arch.h>
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 #define ATTACH_WAIT_NS (1000 * 1000 * 1000)
@@ -102,8 +99,8 @@ static void write_header(struct hshm_header *h, uint32_t capacity, const struct 
         h->header_size = HSHM_HEADER_SIZE;
         h->magic = HSHM_MAGIC;
         /* Every field above before the mark: an attacher that sees the mark sees them. */
-        cmm_smp_wmb();
-        uatomic_set(&h->ready, HSHM_READY_MARK);
+        hsi_wmb();
+        hsi_store(&h->ready, HSHM_READY_MARK);
 }
 
 int hshm_create(const char *name, const struct hshm_create_opts *opts)
@@ -181,11 +178,10 @@ static int check_header(const uint8_t *base, size_t size, const char *name, stru
 
         if (size < sizeof(magic))
                 return hsi_fail(HSHM_ETRUNC, "%s is %zu bytes, too small for a header", name, size);
-        magic = uatomic_read(&live->magic);
+        magic = hsi_load(&live->magic);
         /* No magic yet is a creator at work, unless the ready mark (written after the
          * magic) is already there. */
-        if (magic == 0 &&
-            (size < HSHM_HEADER_SIZE || uatomic_read(&live->ready) != HSHM_READY_MARK))
+        if (magic == 0 && (size < HSHM_HEADER_SIZE || hsi_load(&live->ready) != HSHM_READY_MARK))
                 return 1;
         if (magic == __builtin_bswap64(HSHM_MAGIC))
                 return hsi_fail(HSHM_ENOTSEG, "%s was made on a machine of the other byte order",
@@ -196,10 +192,10 @@ static int check_header(const uint8_t *base, size_t size, const char *name, stru
         if (size < HSHM_HEADER_SIZE)
                 return hsi_fail(HSHM_ETRUNC, "%s is %zu bytes, smaller than its %u-byte header",
                                 name, size, HSHM_HEADER_SIZE);
-        if (uatomic_read(&live->ready) != HSHM_READY_MARK)
+        if (hsi_load(&live->ready) != HSHM_READY_MARK)
                 return 1;
         /* The mark before any other field: they were written before it. */
-        cmm_smp_rmb();
+        hsi_rmb();
         memcpy(h, live, offsetof(struct hshm_header, used));
         if (h->format != HSHM_FORMAT)
                 return hsi_fail(HSHM_EVERSION,
@@ -350,10 +346,10 @@ void hshm_close(hshm_store *s)
         if (s->owner != 0 && !s->forked) {
                 struct hshm_proc *p = &s->procs[s->owner - 1];
 
-                uatomic_set(&p->pid, 0);
+                hsi_store(&p->pid, 0);
                 /* Identity cleared before the entry is offered again. */
-                cmm_smp_wmb();
-                uatomic_set(&p->in_use, 0);
+                hsi_wmb();
+                hsi_store(&p->in_use, 0);
         }
         if (s->fd >= 0)
                 close(s->fd); /* drops our entry's lock (and the syncer's, if held) */
@@ -379,6 +375,6 @@ int hshm_set_lease_ms(hshm_store *s, uint32_t lease_ms)
         if (lease_ms < 1 || lease_ms > LEASE_MAX_MS)
                 return hsi_fail(-EINVAL, "lease %u ms is out of range 1..%u", lease_ms,
                                 LEASE_MAX_MS);
-        uatomic_set(&s->lease_ns, (uint64_t)lease_ms * 1000000u);
+        hsi_store(&s->lease_ns, (uint64_t)lease_ms * 1000000u);
         return 0;
 }

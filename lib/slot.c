@@ -25,9 +25,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <urcu/arch.h>
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 #define W_STATE(w) ((enum hshm_state)((w)&W_STATE_MASK))
@@ -87,7 +84,7 @@ static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *
                  uint64_t *prev)
 {
         uint64_t *word = &s->slots[idx].word;
-        uint64_t w = uatomic_read(word);
+        uint64_t w = hsi_load(word);
 
         for (;;) {
                 int err = check_word(idx, w);
@@ -111,8 +108,8 @@ static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *
                 /* Full barrier: the payload stores that follow stay after the CAS. While
                  * WRITING, the owner bits name us, the writer, so that a waiter can tell
                  * if we die here; publish() puts the real owner in. */
-                uint64_t seen = uatomic_cmpxchg(
-                    word, w, (*next & ~W_OWNER_MASK) | hsi_writer_bits(s) | W_WRITING);
+                uint64_t seen =
+                    hsi_cas(word, w, (*next & ~W_OWNER_MASK) | hsi_writer_bits(s) | W_WRITING);
                 if (seen == w) {
                         *prev = w;
                         hsi_fault_point(c->point);
@@ -125,8 +122,8 @@ static int begin(hshm_store *s, uint32_t idx, const struct change *c, uint64_t *
 static void publish(struct hshm_slot *slot, uint64_t next)
 {
         /* Payload before the clean word: a reader that sees the word sees the payload. */
-        cmm_smp_wmb();
-        uatomic_set(&slot->word, next);
+        hsi_wmb();
+        hsi_store(&slot->word, next);
 }
 
 static int decide_lock(const struct change *c, uint64_t w, uint64_t *next)
@@ -204,7 +201,7 @@ static int token_slot(const hshm_store *s, uint64_t token, uint32_t *idx)
 {
         uint64_t slot = token >> TOKEN_SLOT_SHIFT;
 
-        if (slot >= s->capacity || uatomic_read(&s->slots[slot].key_mark) != HSHM_KEY_READY)
+        if (slot >= s->capacity || hsi_load(&s->slots[slot].key_mark) != HSHM_KEY_READY)
                 return hsi_fail(HSHM_ENOKEY, "token %llu names slot %llu, which holds no position",
                                 (unsigned long long)token, (unsigned long long)slot);
         *idx = (uint32_t)slot;
@@ -213,10 +210,10 @@ static int token_slot(const hshm_store *s, uint64_t token, uint32_t *idx)
 
 static void clear_owner(struct hshm_slot *slot)
 {
-        uatomic_set(&slot->owner_pid, 0);
-        uatomic_set(&slot->owner_start_ticks, 0);
-        uatomic_set(&slot->owner_boot_id[0], 0);
-        uatomic_set(&slot->owner_boot_id[1], 0);
+        hsi_store(&slot->owner_pid, 0);
+        hsi_store(&slot->owner_start_ticks, 0);
+        hsi_store(&slot->owner_boot_id[0], 0);
+        hsi_store(&slot->owner_boot_id[1], 0);
 }
 
 static int lock_as(hshm_store *s, uint32_t owner, const char *group, const char *symbol,
@@ -235,23 +232,23 @@ static int lock_as(hshm_store *s, uint32_t owner, const char *group, const char 
         err = begin(s, idx, &c, &next, &prev);
         if (err != 0) {
                 if (err == -EBUSY)
-                        uatomic_inc(&s->counters->lock_conflicts);
+                        hsi_inc(&s->counters->lock_conflicts);
                 return err;
         }
         slot = &s->slots[idx];
         now = hsi_now_ns();
         *token = (uint64_t)idx << TOKEN_SLOT_SHIFT | W_GEN(next);
         memcpy(boot, s->self.boot_id, sizeof(boot));
-        uatomic_set(&slot->token, *token);
-        uatomic_set(&slot->lock_ns, now);
-        uatomic_set(&slot->lease_deadline_ns, now + (int64_t)uatomic_read(&s->lease_ns));
-        uatomic_set(&slot->changed_ns, now);
-        uatomic_set(&slot->owner_pid, s->self.pid);
-        uatomic_set(&slot->owner_start_ticks, s->self.start_ticks);
-        uatomic_set(&slot->owner_boot_id[0], boot[0]);
-        uatomic_set(&slot->owner_boot_id[1], boot[1]);
+        hsi_store(&slot->token, *token);
+        hsi_store(&slot->lock_ns, now);
+        hsi_store(&slot->lease_deadline_ns, now + (int64_t)hsi_load(&s->lease_ns));
+        hsi_store(&slot->changed_ns, now);
+        hsi_store(&slot->owner_pid, s->self.pid);
+        hsi_store(&slot->owner_start_ticks, s->self.start_ticks);
+        hsi_store(&slot->owner_boot_id[0], boot[0]);
+        hsi_store(&slot->owner_boot_id[1], boot[1]);
         publish(slot, next);
-        uatomic_inc(&s->counters->locks_won);
+        hsi_inc(&s->counters->locks_won);
         return 0;
 }
 
@@ -269,7 +266,7 @@ int hshm_lock_detached(hshm_store *s, const char *group, const char *symbol, uin
 static int refused(hshm_store *s, int err)
 {
         if (err == HSHM_ESTALE)
-                uatomic_inc(&s->counters->stale_refusals);
+                hsi_inc(&s->counters->stale_refusals);
         return err;
 }
 
@@ -299,12 +296,12 @@ int hshm_activate(hshm_store *s, uint64_t token, uint64_t ticket, const char *he
                 return refused(s, err);
         slot = &s->slots[idx];
         now = hsi_now_ns();
-        uatomic_set(&slot->ticket, ticket);
-        uatomic_set(&slot->activate_ns, now);
-        uatomic_set(&slot->changed_ns, now);
+        hsi_store(&slot->ticket, ticket);
+        hsi_store(&slot->activate_ns, now);
+        hsi_store(&slot->changed_ns, now);
         hsi_pack_string(slot->hedge_symbol, HSHM_HEDGE_FIELD, hedge_symbol);
         publish(slot, next);
-        uatomic_inc(&s->counters->activations);
+        hsi_inc(&s->counters->activations);
         return 0;
 }
 
@@ -321,9 +318,9 @@ static int reset_with(hshm_store *s, uint64_t token, const struct change *c)
         if (err != 0)
                 return refused(s, err);
         slot = &s->slots[idx];
-        uatomic_set(&slot->changed_ns, hsi_now_ns());
+        hsi_store(&slot->changed_ns, hsi_now_ns());
         publish(slot, next);
-        uatomic_inc(&s->counters->resets);
+        hsi_inc(&s->counters->resets);
         return 0;
 }
 
@@ -361,19 +358,19 @@ int hshm_mark_error(hshm_store *s, const char *group, const char *symbol, const 
          * in its previous state is old and cleared, since ERROR shows every field. */
         slot = &s->slots[idx];
         if (W_STATE(prev) != HSHM_ACTIVE) {
-                uatomic_set(&slot->ticket, 0);
-                uatomic_set(&slot->activate_ns, 0);
-                uatomic_set(&slot->hedge_symbol[0], 0);
+                hsi_store(&slot->ticket, 0);
+                hsi_store(&slot->activate_ns, 0);
+                hsi_store(&slot->hedge_symbol[0], 0);
         }
         if (W_STATE(prev) == HSHM_AVAILABLE) {
-                uatomic_set(&slot->lock_ns, 0);
-                uatomic_set(&slot->lease_deadline_ns, 0);
+                hsi_store(&slot->lock_ns, 0);
+                hsi_store(&slot->lease_deadline_ns, 0);
                 clear_owner(slot);
         }
-        uatomic_set(&slot->changed_ns, hsi_now_ns());
+        hsi_store(&slot->changed_ns, hsi_now_ns());
         hsi_pack_string(slot->reason, HSHM_REASON_FIELD, reason);
         publish(slot, next);
-        uatomic_inc(&s->counters->errors);
+        hsi_inc(&s->counters->errors);
         return 0;
 }
 
@@ -390,9 +387,9 @@ int hshm_clear(hshm_store *s, const char *group, const char *symbol)
             (err = begin(s, idx, &c, &next, &prev)) != 0)
                 return err;
         slot = &s->slots[idx];
-        uatomic_set(&slot->changed_ns, hsi_now_ns());
+        hsi_store(&slot->changed_ns, hsi_now_ns());
         publish(slot, next);
-        uatomic_inc(&s->counters->clears);
+        hsi_inc(&s->counters->clears);
         return 0;
 }
 
@@ -410,7 +407,7 @@ int hshm_is_available(hshm_store *s, const char *group, const char *symbol)
         if (err != 0)
                 return err;
         /* The state bits are current even mid-write: the CAS that set WRITING set them. */
-        w = uatomic_read(&s->slots[idx].word);
+        w = hsi_load(&s->slots[idx].word);
         if ((err = check_word(idx, w)) != 0)
                 return err;
         return W_STATE(w) == HSHM_AVAILABLE;
@@ -430,25 +427,25 @@ static void read_payload(const struct hshm_slot *slot, enum hshm_state state,
 {
         uint64_t boot[2] = {0, 0};
 
-        out->token = uatomic_read(&slot->token);
-        out->changed_ns = uatomic_read(&slot->changed_ns);
+        out->token = hsi_load(&slot->token);
+        out->changed_ns = hsi_load(&slot->changed_ns);
         out->lock_ns = out->lease_deadline_ns = out->activate_ns = 0;
         out->ticket = 0;
         out->owner.pid = 0;
         out->owner.start_ticks = 0;
         out->hedge_symbol[0] = out->reason[0] = '\0';
         if (state != HSHM_AVAILABLE) {
-                out->lock_ns = uatomic_read(&slot->lock_ns);
-                out->lease_deadline_ns = uatomic_read(&slot->lease_deadline_ns);
-                out->owner.pid = uatomic_read(&slot->owner_pid);
-                out->owner.start_ticks = uatomic_read(&slot->owner_start_ticks);
-                boot[0] = uatomic_read(&slot->owner_boot_id[0]);
-                boot[1] = uatomic_read(&slot->owner_boot_id[1]);
+                out->lock_ns = hsi_load(&slot->lock_ns);
+                out->lease_deadline_ns = hsi_load(&slot->lease_deadline_ns);
+                out->owner.pid = hsi_load(&slot->owner_pid);
+                out->owner.start_ticks = hsi_load(&slot->owner_start_ticks);
+                boot[0] = hsi_load(&slot->owner_boot_id[0]);
+                boot[1] = hsi_load(&slot->owner_boot_id[1]);
         }
         memcpy(out->owner.boot_id, boot, sizeof(boot));
         if (state == HSHM_ACTIVE || state == HSHM_ERROR) {
-                out->ticket = uatomic_read(&slot->ticket);
-                out->activate_ns = uatomic_read(&slot->activate_ns);
+                out->ticket = hsi_load(&slot->ticket);
+                out->activate_ns = hsi_load(&slot->activate_ns);
                 hsi_unpack_string(slot->hedge_symbol, HSHM_HEDGE_FIELD, out->hedge_symbol,
                                   sizeof(out->hedge_symbol));
         }
@@ -462,16 +459,16 @@ static int snapshot(hshm_store *s, uint32_t idx, struct hshm_status *out)
 {
         struct hshm_slot *slot = &s->slots[idx];
 
-        if (uatomic_read(&slot->key_mark) != HSHM_KEY_READY)
+        if (hsi_load(&slot->key_mark) != HSHM_KEY_READY)
                 return hsi_fail_lit(HSHM_ENOKEY, "slot holds no position");
         /* Mark before key: the key was written before the mark. */
-        cmm_smp_rmb();
+        hsi_rmb();
         out->slot = idx;
         hsi_unpack_string(slot->key, HSHM_KEY_FIELD, out->group, sizeof(out->group));
         hsi_unpack_string(slot->key + HSHM_KEY_FIELD / 8, HSHM_KEY_FIELD, out->symbol,
                           sizeof(out->symbol));
         for (int tries = 0; tries < SNAPSHOT_TRIES; tries++) {
-                uint64_t w1 = uatomic_read(&slot->word), w2;
+                uint64_t w1 = hsi_load(&slot->word), w2;
                 int err = check_word(idx, w1);
 
                 if (err != 0)
@@ -485,11 +482,11 @@ static int snapshot(hshm_store *s, uint32_t idx, struct hshm_status *out)
                         continue;
                 }
                 /* First word, then payload. */
-                cmm_smp_rmb();
+                hsi_rmb();
                 read_payload(slot, W_STATE(w1), out);
                 /* Payload, then the word again. */
-                cmm_smp_rmb();
-                w2 = uatomic_read(&slot->word);
+                hsi_rmb();
+                w2 = hsi_load(&slot->word);
                 if (w1 != w2)
                         continue;
                 out->state = W_STATE(w1);

@@ -7,20 +7,18 @@
 #include <errno.h>
 #include <string.h>
 
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 static void add_counters(struct hshm_stats *out, const struct hshm_counters *c)
 {
-        out->locks_won += uatomic_read(&c->locks_won);
-        out->lock_conflicts += uatomic_read(&c->lock_conflicts);
-        out->activations += uatomic_read(&c->activations);
-        out->resets += uatomic_read(&c->resets);
-        out->errors += uatomic_read(&c->errors);
-        out->clears += uatomic_read(&c->clears);
-        out->stale_refusals += uatomic_read(&c->stale_refusals);
-        out->keys_inserted += uatomic_read(&c->keys_inserted);
+        out->locks_won += hsi_load(&c->locks_won);
+        out->lock_conflicts += hsi_load(&c->lock_conflicts);
+        out->activations += hsi_load(&c->activations);
+        out->resets += hsi_load(&c->resets);
+        out->errors += hsi_load(&c->errors);
+        out->clears += hsi_load(&c->clears);
+        out->stale_refusals += hsi_load(&c->stale_refusals);
+        out->keys_inserted += hsi_load(&c->keys_inserted);
 }
 
 int hshm_stats(hshm_store *s, struct hshm_stats *out)
@@ -29,15 +27,15 @@ int hshm_stats(hshm_store *s, struct hshm_stats *out)
         add_counters(out, &s->hdr->overflow);
         for (uint32_t i = 0; i < HSHM_PROCS_MAX; i++)
                 add_counters(out, &s->procs[i].counters);
-        out->writer_repairs = uatomic_read(&s->hdr->repairs.writer_repairs);
-        out->insert_repairs = uatomic_read(&s->hdr->repairs.insert_repairs);
-        out->procs_swept = uatomic_read(&s->hdr->repairs.procs_swept);
+        out->writer_repairs = hsi_load(&s->hdr->repairs.writer_repairs);
+        out->insert_repairs = hsi_load(&s->hdr->repairs.insert_repairs);
+        out->procs_swept = hsi_load(&s->hdr->repairs.procs_swept);
         return 0;
 }
 
 int hshm_info(hshm_store *s, struct hshm_info *out)
 {
-        uint32_t used = uatomic_read(&s->hdr->used);
+        uint32_t used = hsi_load(&s->hdr->used);
 
         memset(out, 0, sizeof(*out));
         out->format_version = HSHM_FORMAT;
@@ -47,10 +45,10 @@ int hshm_info(hshm_store *s, struct hshm_info *out)
         out->slot_size = HSHM_SLOT_SIZE;
         out->procs_max = HSHM_PROCS_MAX;
         for (uint32_t i = 0; i < HSHM_PROCS_MAX; i++)
-                out->procs_registered += uatomic_read(&s->procs[i].in_use) != 0;
+                out->procs_registered += hsi_load(&s->procs[i].in_use) != 0;
         out->size_bytes = s->map_size;
-        out->instance_id = uatomic_read(&s->hdr->instance_id);
-        out->created_ns = uatomic_read(&s->hdr->created_ns);
+        out->instance_id = hsi_load(&s->hdr->instance_id);
+        out->created_ns = hsi_load(&s->hdr->created_ns);
         out->read_only = s->read_only;
         out->clock_resolution_ns = hsi_clock_resolution_ns();
         if (used > s->capacity)

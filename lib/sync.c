@@ -12,9 +12,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <urcu/arch.h>
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 #define SYNC_LOCK_BYTE  offsetof(struct hshm_header, sync)
@@ -41,14 +38,14 @@ int hshm_sync_claim(hshm_store *s)
                 int err = errno;
                 if (err == EAGAIN || err == EACCES)
                         return hsi_fail(-EBUSY, "another syncer (pid %d) serves %s",
-                                        (int)uatomic_read(&b->pid), s->name);
+                                        (int)hsi_load(&b->pid), s->name);
                 return hsi_fail(-err, "cannot lock %s: %s", s->name, strerror(err));
         }
         s->sync_claimed = 1;
         /* A syncer that died while publishing left seq odd: we are the only writer now. */
-        seq = uatomic_read(&b->seq);
+        seq = hsi_load(&b->seq);
         if (seq % 2 != 0)
-                uatomic_set(&b->seq, seq + 1);
+                hsi_store(&b->seq, seq + 1);
         return 0;
 }
 
@@ -62,24 +59,24 @@ int hshm_sync_publish(hshm_store *s, const struct hshm_sync *in)
         if (in == NULL)
                 return hsi_fail(-EINVAL, "nothing to publish");
         memcpy(counters, &in->counters, sizeof(counters));
-        seq = uatomic_read(&b->seq);
-        uatomic_set(&b->seq, seq + 1);
+        seq = hsi_load(&b->seq);
+        hsi_store(&b->seq, seq + 1);
         /* Odd seq before any field changes. */
-        cmm_smp_wmb();
-        uatomic_set(&b->pid, in->pid);
-        uatomic_set(&b->interval_ms, in->interval_ms);
-        uatomic_set(&b->started_ns, in->started_ns);
-        uatomic_set(&b->heartbeat_ns, in->heartbeat_ns);
-        uatomic_set(&b->snapshot_seq, in->snapshot_seq);
-        uatomic_set(&b->snapshot_time_ms, in->snapshot_time_ms);
-        uatomic_set(&b->degraded, in->degraded ? 1u : 0u);
-        uatomic_set(&b->degraded_since_ns, in->degraded_since_ns);
+        hsi_wmb();
+        hsi_store(&b->pid, in->pid);
+        hsi_store(&b->interval_ms, in->interval_ms);
+        hsi_store(&b->started_ns, in->started_ns);
+        hsi_store(&b->heartbeat_ns, in->heartbeat_ns);
+        hsi_store(&b->snapshot_seq, in->snapshot_seq);
+        hsi_store(&b->snapshot_time_ms, in->snapshot_time_ms);
+        hsi_store(&b->degraded, in->degraded ? 1u : 0u);
+        hsi_store(&b->degraded_since_ns, in->degraded_since_ns);
         hsi_pack_string(b->reason, sizeof(b->reason), in->degraded_reason);
         for (unsigned i = 0; i < sizeof(b->counters) / 8; i++)
-                uatomic_set(&b->counters[i], counters[i]);
+                hsi_store(&b->counters[i], counters[i]);
         /* Every field before the even seq that publishes them. */
-        cmm_smp_wmb();
-        uatomic_set(&b->seq, seq + 2);
+        hsi_wmb();
+        hsi_store(&b->seq, seq + 2);
         return 0;
 }
 
@@ -98,7 +95,7 @@ int hshm_sync_read(hshm_store *s, struct hshm_sync *out)
         uint64_t counters[sizeof(b->counters) / 8];
 
         for (int tries = 0; tries < SYNC_READ_TRIES; tries++) {
-                uint64_t s1 = uatomic_read(&b->seq), s2;
+                uint64_t s1 = hsi_load(&b->seq), s2;
 
                 if (s1 % 2 != 0) {
                         if (hsi_wait_change(&b->seq, s1, &s1, 0) != 0)
@@ -106,22 +103,22 @@ int hshm_sync_read(hshm_store *s, struct hshm_sync *out)
                         continue;
                 }
                 /* seq before fields */
-                cmm_smp_rmb();
-                out->pid = uatomic_read(&b->pid);
-                out->interval_ms = uatomic_read(&b->interval_ms);
-                out->started_ns = uatomic_read(&b->started_ns);
-                out->heartbeat_ns = uatomic_read(&b->heartbeat_ns);
-                out->snapshot_seq = uatomic_read(&b->snapshot_seq);
-                out->snapshot_time_ms = uatomic_read(&b->snapshot_time_ms);
-                out->degraded = uatomic_read(&b->degraded) != 0;
-                out->degraded_since_ns = uatomic_read(&b->degraded_since_ns);
+                hsi_rmb();
+                out->pid = hsi_load(&b->pid);
+                out->interval_ms = hsi_load(&b->interval_ms);
+                out->started_ns = hsi_load(&b->started_ns);
+                out->heartbeat_ns = hsi_load(&b->heartbeat_ns);
+                out->snapshot_seq = hsi_load(&b->snapshot_seq);
+                out->snapshot_time_ms = hsi_load(&b->snapshot_time_ms);
+                out->degraded = hsi_load(&b->degraded) != 0;
+                out->degraded_since_ns = hsi_load(&b->degraded_since_ns);
                 hsi_unpack_string(b->reason, sizeof(b->reason), out->degraded_reason,
                                   sizeof(out->degraded_reason));
                 for (unsigned i = 0; i < sizeof(b->counters) / 8; i++)
-                        counters[i] = uatomic_read(&b->counters[i]);
+                        counters[i] = hsi_load(&b->counters[i]);
                 /* fields before seq again */
-                cmm_smp_rmb();
-                s2 = uatomic_read(&b->seq);
+                hsi_rmb();
+                s2 = hsi_load(&b->seq);
                 if (s1 != s2)
                         continue;
                 memcpy(&out->counters, counters, sizeof(counters));

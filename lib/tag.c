@@ -22,9 +22,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#include <urcu/arch.h>
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 #define TAG_PREFIX "HS"
@@ -79,10 +76,10 @@ uint32_t hsi_key_print(const uint64_t key[HSI_KEY_WORDS])
 
 static int key_ready(const hshm_store *s, uint32_t slot)
 {
-        int ready = uatomic_read(&s->slots[slot].key_mark) == HSHM_KEY_READY;
+        int ready = hsi_load(&s->slots[slot].key_mark) == HSHM_KEY_READY;
 
         /* Mark before key: the key was written before the mark. */
-        cmm_smp_rmb();
+        hsi_rmb();
         return ready;
 }
 
@@ -91,7 +88,7 @@ static uint32_t slot_print(const hshm_store *s, uint32_t slot)
         uint64_t key[HSI_KEY_WORDS];
 
         for (unsigned i = 0; i < HSI_KEY_WORDS; i++)
-                key[i] = uatomic_read(&s->slots[slot].key[i]);
+                key[i] = hsi_load(&s->slots[slot].key[i]);
         return hsi_key_print(key);
 }
 
@@ -157,7 +154,7 @@ int hshm_tag_parse(const char *text, struct hshm_tag *out)
 
 int hshm_tag_resolve(hshm_store *s, const struct hshm_tag *tag, struct hshm_tag_match *out)
 {
-        uint32_t used = uatomic_read(&s->hdr->used), found = 0, slot = 0;
+        uint32_t used = hsi_load(&s->hdr->used), found = 0, slot = 0;
 
         if (used > s->capacity)
                 return hsi_fail(HSHM_ECORRUPT, "slot allocator says %u used of %u", used,

@@ -9,9 +9,6 @@
 #include <sched.h>
 #include <time.h>
 
-#include <urcu/arch.h>
-#include <urcu/uatomic.h>
-
 #include "internal.h"
 
 #define WAIT_LIMIT_NS (1000 * 1000 * 1000)
@@ -33,7 +30,7 @@ int hsi_wait_change(uint64_t *addr, uint64_t seen, uint64_t *now, int64_t limit_
         uint64_t v;
 
         for (unsigned round = 0;; round++) {
-                v = uatomic_read(addr);
+                v = hsi_load(addr);
                 if (v != seen) {
                         *now = v;
                         return 0;

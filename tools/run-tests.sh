@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # All tests: install what is missing, then build and run every suite twice, once as built
-# normally (with -Werror) and once with AddressSanitizer + UndefinedBehaviorSanitizer.
+# normally (with -Werror) and once with AddressSanitizer + UndefinedBehaviorSanitizer, and
+# the threaded suite a third time under ThreadSanitizer.
 # The benchmark suite runs in its short form, to prove it builds and runs, not to time it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,8 @@ run_suites build-test
 echo "== build and test (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run_suites build-asan -Db_sanitize=address,undefined -Db_lundef=false
+echo "== threaded tests under ThreadSanitizer"
+[ -f build-tsan/build.ninja ] || meson setup build-tsan -Dwerror=true -Db_sanitize=thread
+ninja -C build-tsan tests/threads/test_threads
+TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --suite threads --print-errorlogs
 echo "all tests passed"
