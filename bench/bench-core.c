@@ -195,7 +195,7 @@ static double time_cycle(hshm_store *store, long n)
 
                 if (rc != 0)
                         die("hshm_lock", rc);
-                if ((rc = hshm_activate(store, token, (uint64_t)i, HEDGE)) != 0)
+                if ((rc = hshm_activate(store, token, (uint64_t)i + 1, HEDGE)) != 0)
                         die("hshm_activate", rc);
                 if ((rc = hshm_reset(store, token)) != 0)
                         die("hshm_reset", rc);
@@ -294,7 +294,7 @@ static int contender(int index, int raw)
 
                         rc = hshm_lock(store, GROUP, SYMBOL, &token);
                         won = rc == 0;
-                        if (won && ((rc = hshm_activate(store, token, attempts, HEDGE)) != 0 ||
+                        if (won && ((rc = hshm_activate(store, token, attempts + 1, HEDGE)) != 0 ||
                                     (rc = hshm_reset(store, token)) != 0))
                                 break;
                         if (!won && rc != -EBUSY && rc != -EAGAIN)
