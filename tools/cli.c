@@ -435,9 +435,25 @@ static const char *const headings[COL_COUNT] = {
 
 #define CELL_SIZE (HSHM_REASON_MAX + 1)
 
-static void format_cells(char cells[COL_COUNT][CELL_SIZE], const struct hshm_status *st,
-                         int64_t now_ns)
+/* "dead" for an orphaned lock, "detached" for one held by its lease alone, "" otherwise
+ * (alive, no owner, or no store to ask). */
+static const char *owner_note(hshm_store *store, const struct hshm_status *st)
 {
+        switch (store != NULL ? hshm_owner_liveness(store, st) : HSHM_OWNER_NONE) {
+        case HSHM_OWNER_DEAD:
+                return "dead";
+        case HSHM_OWNER_DETACHED:
+                return "detached";
+        default:
+                return "";
+        }
+}
+
+static void format_cells(char cells[COL_COUNT][CELL_SIZE], hshm_store *store,
+                         const struct hshm_status *st, int64_t now_ns)
+{
+        const char *note = owner_note(store, st);
+
         char d[32];
 
         for (int i = 0; i < COL_COUNT; i++)
@@ -450,7 +466,8 @@ static void format_cells(char cells[COL_COUNT][CELL_SIZE], const struct hshm_sta
         if (st->token)
                 snprintf(cells[COL_TOKEN], CELL_SIZE, "%" PRIu64, st->token);
         if (st->owner.pid > 0)
-                snprintf(cells[COL_OWNER], CELL_SIZE, "%" PRId32, st->owner.pid);
+                snprintf(cells[COL_OWNER], CELL_SIZE, "%" PRId32 "%s%s", st->owner.pid,
+                         note[0] ? " " : "", note);
         if (st->ticket)
                 snprintf(cells[COL_TICKET], CELL_SIZE, "%" PRIu64, st->ticket);
         if (st->hedge_symbol[0])
@@ -477,13 +494,13 @@ void cli_table_init(struct cli_table *t)
                 t->width[i] = (int)strlen(headings[i]);
 }
 
-void cli_table_fit(struct cli_table *t, const struct hshm_status *st)
+void cli_table_fit(struct cli_table *t, hshm_store *store, const struct hshm_status *st)
 {
         char cells[COL_COUNT][CELL_SIZE];
 
         /* The time columns change between fitting and printing; fitting against now keeps
          * their width close, and they are short anyway. */
-        format_cells(cells, st, cli_now_ns());
+        format_cells(cells, store, st, cli_now_ns());
         for (int i = 0; i < COL_COUNT; i++) {
                 int w = (int)strlen(cells[i]);
 
@@ -509,12 +526,13 @@ void cli_table_header(FILE *f, const struct cli_table *t)
         print_cells(f, t, headings, COL_COUNT);
 }
 
-void cli_table_row(FILE *f, const struct cli_table *t, const struct hshm_status *st, int64_t now_ns)
+void cli_table_row(FILE *f, const struct cli_table *t, hshm_store *store,
+                   const struct hshm_status *st, int64_t now_ns)
 {
         char cells[COL_COUNT][CELL_SIZE];
         const char *ptrs[COL_COUNT];
 
-        format_cells(cells, st, now_ns);
+        format_cells(cells, store, st, now_ns);
         for (int i = 0; i < COL_COUNT; i++)
                 ptrs[i] = cells[i];
         print_cells(f, t, ptrs, COL_COUNT);
@@ -549,7 +567,7 @@ static void table_problem(FILE *f, const struct cli_table *t, uint32_t slot, int
         print_cells(f, t, cells, 2);
 }
 
-void cli_status_json(FILE *f, const struct hshm_status *st, int64_t now_ns)
+void cli_status_json(FILE *f, hshm_store *store, const struct hshm_status *st, int64_t now_ns)
 {
         fprintf(f, "{\"slot\":%" PRIu32 ",\"group\":", st->slot);
         cli_json_string(f, st->group);
@@ -561,7 +579,8 @@ void cli_status_json(FILE *f, const struct hshm_status *st, int64_t now_ns)
                 st->owner.pid, st->owner.start_ticks);
         for (size_t i = 0; i < sizeof(st->owner.boot_id); i++)
                 fprintf(f, "%02x", st->owner.boot_id[i]);
-        fprintf(f, "\"},\"ticket\":%" PRIu64 ",\"hedge_symbol\":", st->ticket);
+        fprintf(f, "\"},\"owner_note\":\"%s\",\"ticket\":%" PRIu64 ",\"hedge_symbol\":",
+                owner_note(store, st), st->ticket);
         cli_json_string(f, st->hedge_symbol);
         fprintf(f, ",\"reason\":");
         cli_json_string(f, st->reason);
@@ -617,7 +636,7 @@ unsigned cli_print_slots(FILE *f, hshm_store *store, const char *name, uint32_t 
         cli_table_init(&t);
         for (uint32_t i = 0; !json && i < used; i++)
                 if (read_slot(store, i, only, &err, &st, detail, sizeof(detail)) && !err)
-                        cli_table_fit(&t, &st);
+                        cli_table_fit(&t, store, &st);
         if (json)
                 fputc('[', f);
         else
@@ -629,9 +648,9 @@ unsigned cli_print_slots(FILE *f, hshm_store *store, const char *name, uint32_t 
                         fputc(',', f);
                 shown++;
                 if (err == 0 && json)
-                        cli_status_json(f, &st, cli_now_ns());
+                        cli_status_json(f, store, &st, cli_now_ns());
                 else if (err == 0)
-                        cli_table_row(f, &t, &st, cli_now_ns());
+                        cli_table_row(f, &t, store, &st, cli_now_ns());
                 else if (json)
                         problem_json(f, i, err, detail);
                 else

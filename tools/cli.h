@@ -76,13 +76,13 @@ struct cli_table {
 };
 
 void cli_table_init(struct cli_table *t);
-void cli_table_fit(struct cli_table *t, const struct hshm_status *st);
+void cli_table_fit(struct cli_table *t, hshm_store *store, const struct hshm_status *st);
 void cli_table_header(FILE *f, const struct cli_table *t);
-void cli_table_row(FILE *f, const struct cli_table *t, const struct hshm_status *st,
-                   int64_t now_ns);
+void cli_table_row(FILE *f, const struct cli_table *t, hshm_store *store,
+                   const struct hshm_status *st, int64_t now_ns);
 
 /* One slot as a JSON object (no newline). */
-void cli_status_json(FILE *f, const struct hshm_status *st, int64_t now_ns);
+void cli_status_json(FILE *f, hshm_store *store, const struct hshm_status *st, int64_t now_ns);
 
 /*
  * Slots 0 .. used-1 (only those in state *only when only is not NULL), as a table with its

@@ -264,13 +264,13 @@ static int cmd_status(const struct args *a, const char *name)
         if (err < 0) {
                 rc = cli_fail(err, name, "no status for %s %s", group, symbol);
         } else if (a->seen & OPT_JSON) {
-                cli_status_json(stdout, &st, cli_now_ns());
+                cli_status_json(stdout, store, &st, cli_now_ns());
                 putchar('\n');
         } else {
                 cli_table_init(&t);
-                cli_table_fit(&t, &st);
+                cli_table_fit(&t, store, &st);
                 cli_table_header(stdout, &t);
-                cli_table_row(stdout, &t, &st, cli_now_ns());
+                cli_table_row(stdout, &t, store, &st, cli_now_ns());
         }
         hshm_close(store);
         return rc;
