@@ -1,7 +1,8 @@
 /*
  * Helpers of the syncer's tests: snapshots built in memory (struct hf_snapshot with arrays this
- * helper owns), slots driven into a given state through the public API, and times. Every
- * helper asserts (cmocka), so a test reads as the rule it checks.
+ * helper owns), slots driven into a given state through the public API (or by a process that
+ * dies holding a lock), and times. Every helper asserts (cmocka), so a test reads as the rule
+ * it checks.
  */
 #ifndef HEDGESHM_SYNCTEST_H
 #define HEDGESHM_SYNCTEST_H
@@ -20,6 +21,7 @@ struct st_snap {
         struct hf_snapshot snap;
         struct hf_position positions[ST_MAX_RECORDS];
         struct hf_order orders[ST_MAX_RECORDS];
+        struct hf_deal deals[ST_MAX_RECORDS];
 };
 
 /* A valid snapshot of a connected hedging account: seq, time_ms, no records. */
@@ -31,6 +33,10 @@ void st_add_position(struct st_snap *s, uint64_t identifier, const char *symbol,
 void st_add_order(struct st_snap *s, uint64_t ticket, uint64_t position_id, const char *symbol,
                   const char *comment);
 
+/* A deal of position_id (entry 0 in, 1 out), with a comment (a tag, or anything). */
+void st_add_deal(struct st_snap *s, uint64_t ticket, uint64_t position_id, int entry,
+                 const char *symbol, const char *comment);
+
 /* CLOCK_REALTIME in ns and ms. */
 int64_t st_now_ns(void);
 int64_t st_now_ms(void);
@@ -41,5 +47,10 @@ uint64_t st_lock(hshm_store *s, const char *group, const char *symbol, char *tag
 uint64_t st_active(hshm_store *s, const char *group, const char *symbol, uint64_t ticket,
                    char *tag);
 struct hshm_status st_status(hshm_store *s, const char *group, const char *symbol);
+
+/* Lock (group, symbol) of segment name in a child process that opens the segment, locks, and
+ * exits without closing it: a lock whose owner is dead. Returns the token, with its tag in tag
+ * (HSHM_TAG_LEN + 1 bytes) when not NULL. */
+uint64_t st_lock_dead(const char *name, const char *group, const char *symbol, char *tag);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * hedge-syncer as a process: --once end to end against a snapshot file written with
  * hf_write_atomic, the exit codes of the manual, a second syncer refused while a child process
- * holds the claim (and accepted once it is gone), and the daemon reconciling new snapshots,
- * turning degraded when they stop, and stopping cleanly on SIGTERM.
+ * holds the claim (and accepted once it is gone), the daemon reconciling new snapshots,
+ * turning degraded when they stop, and stopping cleanly on SIGTERM, releasing a dead bot's
+ * lock after asking the broker, and exiting with status 3 when its segment is removed or
+ * replaced under it.
  *
  * argv[1] is the hedge-syncer executable. Waits are bounded polls of the sync block or a slot
  * (a few seconds at most); nothing relies on a sleep being long enough.
@@ -358,6 +360,114 @@ static void daemon_reconciles_degrades_and_stops_on_sigterm(void **state)
         assert_int_equal(hshm_sync_claim(s), 0);
 }
 
+static int has_orphans(const struct hshm_sync *b, void *arg)
+{
+        return b->health == HSHM_SYNC_OK && b->counters.orphans_waiting == *(uint64_t *)arg;
+}
+
+static int has_released(const struct hshm_sync *b, void *arg)
+{
+        return b->counters.orphans_released == *(uint64_t *)arg;
+}
+
+/* A bot dies holding a lock: the daemon reports it, then releases it on a snapshot taken more
+ * than grace after it first saw the owner dead, and the sync block says so. */
+static void daemon_releases_dead_owners_lock(void **state)
+{
+        struct fixture *f = *state;
+        hshm_store *s = f->tu.store;
+        const char *args[] = {"--name", f->tu.name,      "--snapshot", f->snapshot,  "--grace-ms",
+                              "50",     "--interval-ms", "50",         "--stale-ms", "60000",
+                              NULL};
+        struct st_snap snap;
+        uint64_t one = 1, none = 0;
+        pid_t pid;
+
+        st_lock_dead(f->tu.name, G, "EURUSD", NULL);
+        st_snap_init(&snap, 1, st_now_ms());
+        assert_int_equal(hf_write_atomic(f->snapshot, &snap.snap), 0);
+        pid = start(f, args);
+        assert_true(block_until(s, 5000, has_orphans, &one));
+        assert_int_equal(st_status(s, G, "EURUSD").state, HSHM_HEDGING);
+        assert_int_equal(sync_block(s).counters.orphans_released, 0);
+
+        sleep_ms(120);
+        st_snap_init(&snap, 2, st_now_ms());
+        assert_int_equal(hf_write_atomic(f->snapshot, &snap.snap), 0);
+        assert_true(block_until(s, 5000, has_released, &one));
+        assert_true(block_until(s, 5000, has_orphans, &none));
+        assert_int_equal(st_status(s, G, "EURUSD").state, HSHM_AVAILABLE);
+        assert_true(stderr_has(f, "orphaned lock corr-1/EURUSD"));
+        assert_true(stderr_has(f, "[rule 7]"));
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        assert_int_equal(exit_code(pid), 0);
+}
+
+/* The exit status of pid within ms, or -1 (after killing it) if it is still running. */
+static int exit_code_within(pid_t pid, int ms)
+{
+        int status;
+
+        for (int waited = 0; waited <= ms; waited += 20) {
+                pid_t got = waitpid(pid, &status, WNOHANG);
+
+                assert_true(got >= 0);
+                if (got == pid)
+                        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                sleep_ms(20);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1;
+}
+
+/* Start the daemon on an idle segment and wait until it has reconciled a snapshot. */
+static pid_t start_idle_daemon(struct fixture *f)
+{
+        const char *args[] = {"--name",        f->tu.name, "--snapshot", f->snapshot,
+                              "--interval-ms", "50",       NULL};
+        struct st_snap snap;
+        uint64_t seq = 1;
+        pid_t pid;
+
+        st_snap_init(&snap, seq, st_now_ms());
+        assert_int_equal(hf_write_atomic(f->snapshot, &snap.snap), 0);
+        pid = start(f, args);
+        assert_true(block_until(f->tu.store, 5000, has_seq, &seq));
+        return pid;
+}
+
+/* `hedgectl destroy`, or systemd's RemoveIPC at logout: the name is gone under the syncer. It
+ * says so and exits 3; bots still attached see why in the old segment's sync block. */
+static void daemon_exits_3_when_segment_unlinked(void **state)
+{
+        struct fixture *f = *state;
+        pid_t pid = start_idle_daemon(f);
+
+        assert_int_equal(hshm_destroy(f->tu.name), 0);
+        assert_int_equal(exit_code_within(pid, 5000), 3);
+        assert_true(stderr_has(f, "was removed or replaced under the syncer"));
+        assert_int_equal(sync_block(f->tu.store).health, HSHM_SYNC_DEGRADED);
+        assert_non_null(strstr(sync_block(f->tu.store).degraded_reason, "removed or replaced"));
+}
+
+/* The name now names a new segment, put there in one step (rename over it, so the name is
+ * never missing): the syncer must not go on with the old one. */
+static void daemon_exits_3_when_segment_replaced(void **state)
+{
+        struct fixture *f = *state;
+        char other[TU_NAME_MAX], from[TU_NAME_MAX + 16], to[TU_NAME_MAX + 16];
+        pid_t pid = start_idle_daemon(f);
+
+        tu_name(other, sizeof(other), "new");
+        assert_int_equal(hshm_create(other, NULL), 0);
+        snprintf(from, sizeof(from), "/dev/shm%s", other);
+        snprintf(to, sizeof(to), "/dev/shm%s", f->tu.name);
+        assert_int_equal(rename(from, to), 0);
+        assert_int_equal(exit_code_within(pid, 5000), 3);
+        assert_true(stderr_has(f, "was removed or replaced under the syncer"));
+}
+
 int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
@@ -367,6 +477,9 @@ int main(int argc, char **argv)
             T(usage_and_store_errors),
             T(second_syncer_refused),
             T(daemon_reconciles_degrades_and_stops_on_sigterm),
+            T(daemon_releases_dead_owners_lock),
+            T(daemon_exits_3_when_segment_unlinked),
+            T(daemon_exits_3_when_segment_replaced),
 #undef T
         };
 

@@ -52,7 +52,8 @@ static const char usage_text[] =
     "  0  done: stopped by SIGTERM/SIGINT, or --once reconciled the snapshot\n"
     "  1  refused: another hedge-syncer runs for this segment (its pid is named)\n"
     "  2  usage error: bad option, number or segment name\n"
-    "  3  store error: segment missing, not permitted, corrupt, of another version\n"
+    "  3  store error: segment missing, not permitted, corrupt, of another version;\n"
+    "     or removed or replaced while hedge-syncer ran\n"
     "  4  --once only: feed degraded (snapshot missing, rejected, stale, disconnected,\n"
     "     not a hedging account): nothing was changed\n";
 
@@ -185,6 +186,36 @@ static void publish(struct hr_syncer *sy, const char *stopped)
         }
 }
 
+/*
+ * Is the segment's name still ours? `hedgectl destroy`, or systemd-logind's RemoveIPC when the
+ * user logs out, unlinks it under a running syncer: bots that open the name from then on get
+ * a new segment or none, and this syncer would keep reconciling one nobody can find. Say so
+ * loudly and stop. Returns 1 when the name is gone or names another segment.
+ */
+static int unlinked(struct hr_syncer *sy, const char *name)
+{
+        static int warned;
+        int err = hshm_check_linked(sy->store);
+
+        if (err == 0)
+                return 0;
+        if (err != -EIDRM) {
+                if (!warned)
+                        hr_log(HR_LOG_WARNING, "cannot check that segment %s is still linked: %s",
+                               name, hshm_strerror(err));
+                warned = 1;
+                return 0;
+        }
+        hr_log(HR_LOG_ERR,
+               "segment %s was removed or replaced under the syncer (hedgectl destroy, or "
+               "systemd's RemoveIPC at logout: see docs/hedge-syncer.md); bots opening %s now "
+               "get another segment or none. Exiting with status 3: recreate the segment and "
+               "restart the bots and hedge-syncer",
+               name, name);
+        publish(sy, "segment removed or replaced; hedge-syncer exited");
+        return 1;
+}
+
 /* One cycle: read if something changed, judge, reconcile, publish. */
 static enum hr_verdict cycle(struct hr_syncer *sy, struct hr_source *src, int changed)
 {
@@ -202,10 +233,14 @@ static enum hr_verdict cycle(struct hr_syncer *sy, struct hr_source *src, int ch
         return v;
 }
 
-static int run_once(struct hr_syncer *sy, struct hr_source *src)
+static int run_once(struct hr_syncer *sy, struct hr_source *src, const char *name)
 {
-        enum hr_verdict v = cycle(sy, src, 1);
         const struct hr_result *r = &sy->last;
+        enum hr_verdict v;
+
+        if (unlinked(sy, name))
+                return CLI_EXIT_STORE;
+        v = cycle(sy, src, 1);
 
         if (v != HR_ACCEPT) {
                 hr_log(HR_LOG_ERR, "--once: feed degraded (%s): nothing changed",
@@ -217,17 +252,20 @@ static int run_once(struct hr_syncer *sy, struct hr_source *src)
         hr_log(HR_LOG_INFO,
                "--once: snapshot %" PRIu64 " reconciled: %" PRIu32 " slots, %" PRIu32
                " hedges; %" PRIu32 " reset, %" PRIu32 " adopted, %" PRIu32 " duplicates, %" PRIu32
-               " tag warnings, %" PRIu32 " left for a later snapshot",
+               " tag warnings, %" PRIu32 " orphaned locks released, %" PRIu32 " left for a later "
+               "snapshot",
                sy->snapshot_seq, r->slots, r->hedges, r->resets_closed, r->adoptions, r->duplicates,
-               r->tag_warnings, r->waiting);
+               r->tag_warnings, r->orphans_released, r->waiting);
         return CLI_EXIT_OK;
 }
 
-static int run_loop(struct hr_syncer *sy, struct hr_source *src)
+static int run_loop(struct hr_syncer *sy, struct hr_source *src, const char *name)
 {
         int changed = 1; /* read what is there at start */
 
         while (!stop_signal) {
+                if (unlinked(sy, name))
+                        return CLI_EXIT_STORE;
                 cycle(sy, src, changed);
                 changed = src->ops->wait(src, (int)sy->cfg.interval_ms);
                 if (changed < 0) {
@@ -325,7 +363,7 @@ int main(int argc, char **argv)
                o.snapshot, src->ops->kind, o.interval_ms, o.stale_ms, o.grace_ms, o.max_skew_ms,
                o.once ? ", once" : "");
         publish(&sy, NULL); /* our pid, at once: a refused second syncer names it */
-        rc = o.once ? run_once(&sy, src) : run_loop(&sy, src);
+        rc = o.once ? run_once(&sy, src, name) : run_loop(&sy, src, name);
         src->ops->close(src);
         hr_syncer_fini(&sy);
         hshm_close(store);

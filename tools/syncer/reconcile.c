@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "orphan.h"
 
 #define NS_PER_MS      INT64_C(1000000)
 #define TOKEN_GEN_BITS 44 /* token = slot << 44 | generation of the lock */
@@ -82,6 +83,8 @@ struct hr_state {
         size_t start_cap;
         uint32_t *by_slot;
         size_t by_slot_cap;
+        struct idmap deals;       /* lock token + 1 -> deal index + 1 (rule 7), built on demand */
+        struct ho_memory orphans; /* rule 7: orphans of the last pass or scan */
 };
 
 struct pass {
@@ -94,6 +97,8 @@ struct pass {
         int64_t now_ns, snap_ns;
         uint32_t n_hedges, n_tagged, used;
         uint32_t instance; /* low 20 bits of this segment's instance_id */
+        int deals_indexed; /* st->deals holds this pass's deals; deals_err if that failed */
+        int deals_err;
 };
 
 static uint32_t hash_id(uint64_t id, uint32_t mask)
@@ -169,6 +174,8 @@ void hr_state_free(struct hr_state *st)
                 free(st->gen[g].hedges);
         }
         idmap_free(&st->foreign);
+        idmap_free(&st->deals);
+        ho_memory_free(&st->orphans);
         free(st->start);
         free(st->by_slot);
         free(st);
@@ -518,20 +525,131 @@ static void adopt_available(struct pass *p, const struct hshm_status *st, const 
                h->symbol);
 }
 
-static void adopt_hedging(struct pass *p, const struct hshm_status *st, const struct hedge *h)
+/* Rule 3 (rule 7 for an orphan): the slot's own hedge, found with the lock's tag on the hedge
+ * itself or, when its comment was lost, on the deal that opened it. */
+static void adopt_hedging(struct pass *p, const struct hshm_status *st, const struct hedge *h,
+                          const struct hf_deal *deal, const struct ho_lock *l)
 {
         int err = hshm_activate(p->s, st->token, h->identifier, hedge_symbol(h));
+        char who[128] = "", by_deal[96] = "";
 
         if (err != 0) {
                 failed(p, st, "adopting (activate)", err);
                 return;
         }
         p->res->adoptions++;
+        if (l->orphan) {
+                p->res->orphans_adopted++;
+                ho_describe(st, l, p->now_ns, who, sizeof(who));
+        }
+        if (deal != NULL)
+                snprintf(by_deal, sizeof(by_deal), " (its deal %" PRIu64 ")", deal->ticket);
         hr_log(HR_LOG_NOTICE,
                "adopted %s/%s (slot %" PRIu32 "): %s %" PRIu64 " %s carries the tag of the "
-               "slot's lock, HEDGING %" PRId64 " ms; now ACTIVE [rule 3]",
+               "slot's lock%s, HEDGING %" PRId64 " ms%s%s; now ACTIVE [rule %s]",
                st->group, st->symbol, st->slot, h->is_order ? "order" : "hedge", h->identifier,
-               h->symbol, (p->now_ns - st->lock_ns) / NS_PER_MS);
+               h->symbol, by_deal, (p->now_ns - st->lock_ns) / NS_PER_MS, l->orphan ? ", " : "",
+               who, l->orphan ? "7, as rule 3" : "3");
+}
+
+/* Rule 7: nothing at the broker carries the lock's tag, in a snapshot taken after the lock
+ * could last have placed an order; or its hedge opened and closed (deal). hshm_release, not
+ * hshm_reset: a live owner past its lease that activates after this pass read the slot keeps
+ * its ACTIVE slot (the release is refused), where a reset would drop its hedge. */
+static void release_orphan(struct pass *p, const struct hshm_status *st, const struct ho_lock *l,
+                           const struct hf_deal *deal)
+{
+        int err = hshm_release(p->s, st->token);
+        char who[128];
+
+        if (err != 0) {
+                failed(p, st, "releasing an orphaned lock", err);
+                return;
+        }
+        p->res->orphans_released++;
+        ho_describe(st, l, p->now_ns, who, sizeof(who));
+        if (deal != NULL)
+                hr_log(HR_LOG_NOTICE,
+                       "released %s/%s (slot %" PRIu32 "): %s; its hedge %" PRIu64 " opened and "
+                       "closed (deal %" PRIu64 " carries the lock's tag, the position is gone from "
+                       "snapshot %" PRIu64 "); now AVAILABLE [rule 7]",
+                       st->group, st->symbol, st->slot, who, deal->position_id, deal->ticket,
+                       p->snap->seq);
+        else
+                hr_log(HR_LOG_NOTICE,
+                       "released %s/%s (slot %" PRIu32 "): %s; no position, order or deal carries "
+                       "the lock's tag in snapshot %" PRIu64 ", taken %" PRId64 " ms after the "
+                       "lock; now AVAILABLE [rule 7]",
+                       st->group, st->symbol, st->slot, who, p->snap->seq,
+                       (p->snap_ns - st->lock_ns) / NS_PER_MS);
+}
+
+/* A deal's position is still open (or an order still refers to it). */
+static int deal_open(const struct pass *p, const struct hf_deal *d)
+{
+        return idmap_slot(&p->cur->ids, d->position_id, 0) != NULL;
+}
+
+/*
+ * Deals with the tag of a lock of this segment, by lock token. A hedge's deals keep its order's
+ * comment, so a tagged deal proves that the order reached the broker and filled, even once the
+ * position has closed or lost its comment. Only HEDGING slots ask, so the index is built the
+ * first time one does in a pass: a pass with no lock in flight never parses a deal.
+ */
+static int index_deals(struct pass *p)
+{
+        const struct hf_snapshot *snap = p->snap;
+        struct idmap *m = &p->st->deals;
+
+        if (p->deals_indexed)
+                return p->deals_err;
+        p->deals_indexed = 1;
+        if ((p->deals_err = idmap_reset(m, snap->n_deals)) != 0)
+                return p->deals_err;
+        for (size_t i = 0; i < snap->n_deals; i++) {
+                const struct hf_deal *d = &snap->deals[i];
+                struct hshm_tag_match match;
+                struct hshm_tag tag;
+                uint32_t *v;
+
+                /* A tag of another segment never names a current lock. */
+                if (strcasestr(d->comment, "HS") == NULL || hshm_tag_parse(d->comment, &tag) != 0 ||
+                    tag.instance != p->instance || hshm_tag_resolve(p->s, &tag, &match) != 0 ||
+                    !match.same_instance)
+                        continue;
+                /* Several deals of one lock (a fill in parts, the close): one whose position is
+                 * still open says more than one whose position closed. */
+                v = idmap_slot(m, match.token + 1, 1);
+                if (*v == 0 || (!deal_open(p, &snap->deals[*v - 1]) && deal_open(p, d)))
+                        *v = (uint32_t)i + 1;
+        }
+        return 0;
+}
+
+/* The deal with the tag of the slot's current lock, if any; -ENOMEM if deals cannot be
+ * indexed (then nothing may be concluded from their absence). */
+static int lock_deal(struct pass *p, const struct hshm_status *st, const struct hf_deal **out)
+{
+        uint32_t *v;
+        int err = index_deals(p);
+
+        *out = NULL;
+        if (err != 0)
+                return err;
+        v = idmap_slot(&p->st->deals, st->token + 1, 0);
+        if (v != NULL)
+                *out = &p->snap->deals[*v - 1];
+        return 0;
+}
+
+/* The open hedge a tagged deal names, if it carries no tag of its own (a broker that dropped
+ * the position's comment): the lock's hedge, to adopt. NULL if closed, or tagged otherwise. */
+static const struct hedge *deal_hedge(const struct pass *p, const struct hf_deal *d)
+{
+        const uint32_t *v = idmap_slot(&p->cur->ids, d->position_id, 0);
+        const struct hedge *h = v != NULL && *v != 0 ? &p->cur->hedges[*v - 1] : NULL;
+
+        return h != NULL && h->slot == NO_SLOT ? h : NULL;
 }
 
 /* Rules 2 and 4b for an AVAILABLE slot. */
@@ -545,12 +663,17 @@ static void judge_available(struct pass *p, const struct hshm_status *st, const 
                           "two tagged hedges for one AVAILABLE slot");
 }
 
-/* Rules 3, 4b and 4c for a HEDGING slot. */
+/* Rules 3, 4b, 4c and 7 for a HEDGING slot. */
 static void judge_hedging(struct pass *p, const struct hshm_status *st, const struct hedge **t,
                           uint32_t n)
 {
-        const struct hedge *cur[2] = {NULL, NULL}, *old = NULL;
+        const struct hedge *cur[2] = {NULL, NULL}, *old = NULL, *by_deal = NULL;
+        int past_grace = p->snap_ns > st->lock_ns + p->cfg->grace_ns;
+        const struct hf_deal *deal = NULL;
+        const char *waiting_for;
+        struct ho_lock l;
         uint32_t n_cur = 0;
+        int deal_err = 0;
 
         for (uint32_t i = 0; i < n; i++) {
                 if (relation(t[i], st) == REL_CURRENT) {
@@ -561,6 +684,9 @@ static void judge_hedging(struct pass *p, const struct hshm_status *st, const st
                         old = t[i];
                 }
         }
+        ho_judge(&p->st->orphans, p->s, st, p->now_ns, &l);
+        if (l.liveness < 0)
+                failed(p, st, "judging the lock's owner", l.liveness);
         if (n_cur >= 2) {
                 duplicate(p, st, "4b", cur[0]->identifier, cur[1]->identifier,
                           "two hedges carry the tag of the slot's one lock");
@@ -573,13 +699,42 @@ static void judge_hedging(struct pass *p, const struct hshm_status *st, const st
                           "a hedge of an older lock is open while the slot is HEDGING again");
                 return;
         }
+        if (n_cur == 0 && (past_grace || l.orphan)) {
+                deal_err = lock_deal(p, st, &deal);
+                if (deal != NULL && deal_open(p, deal))
+                        by_deal = deal_hedge(p, deal);
+        }
         /* Rule 3 does not wait for an older hedge to settle: bots rely on "a snapshot newer
          * than my lock + grace was reconciled and my slot is still HEDGING" meaning that no
          * hedge of theirs was in it. The older hedge is judged again under ACTIVE (4a). */
-        if (n_cur == 1 && p->snap_ns > st->lock_ns + p->cfg->grace_ns)
-                adopt_hedging(p, st, cur[0]);
-        else if (n_cur == 1 || old != NULL)
-                p->res->waiting++; /* its bot may still activate it; or the old one settle */
+        if (past_grace && (n_cur == 1 || by_deal != NULL)) {
+                adopt_hedging(p, st, n_cur == 1 ? cur[0] : by_deal, n_cur == 1 ? NULL : deal, &l);
+                return;
+        }
+        if (!l.orphan) {
+                /* Its bot may still activate it, or the older hedge settle. */
+                if (n_cur == 1 || old != NULL || (deal != NULL && deal_open(p, deal)))
+                        p->res->waiting++;
+                return;
+        }
+        /* Rule 7. Anything with the lock's tag still at the broker holds the release up. */
+        if (n_cur == 1)
+                waiting_for = "its tagged hedge is adopted, once a snapshot is past lock + grace";
+        else if (old != NULL)
+                waiting_for = "a hedge of an older lock settles (rule 4c)";
+        else if (deal_err != 0)
+                waiting_for = "its deals can be read (out of memory)";
+        else if (deal != NULL && deal_open(p, deal))
+                waiting_for = "the position of its tagged deal closes or loses its other tag";
+        else if (!settled(p, l.quiet_ns))
+                waiting_for = "a fresh snapshot taken more than grace after the lock could "
+                              "last have placed an order shows nothing with its tag";
+        else {
+                release_orphan(p, st, &l, deal);
+                return;
+        }
+        p->res->waiting++;
+        ho_keep(&p->st->orphans, st, &l, p->now_ns, waiting_for, p->res);
 }
 
 /* Rules 4a, 5 and 1 for an ACTIVE slot. */
@@ -711,8 +866,43 @@ int hr_reconcile(hshm_store *s, const struct hf_snapshot *snap, const struct hr_
         p.used = info.used;
         if ((err = group_by_slot(&p)) != 0)
                 goto out;
+        ho_round_begin(&p.st->orphans);
         judge_slots(&p);
+        ho_round_end(&p.st->orphans);
         p.st->cur = !p.st->cur;
+out:
+        hr_state_free(own);
+        return err;
+}
+
+int hr_scan(hshm_store *s, const struct hr_config *cfg, int64_t now_ns, struct hr_result *res)
+{
+        struct hr_state *st = cfg->state, *own = NULL;
+        struct hshm_info info;
+        int err;
+
+        memset(res, 0, sizeof(*res));
+        if (st == NULL && (st = own = hr_state_new()) == NULL)
+                return -ENOMEM;
+        if ((err = hshm_info(s, &info)) != 0)
+                goto out;
+        ho_round_begin(&st->orphans);
+        for (uint32_t i = 0; i < info.used; i++) {
+                struct hshm_status slot;
+                struct ho_lock l;
+
+                /* A slot unreadable now is counted again next cycle; no action rests on it. */
+                if (hshm_slot_status(s, i, &slot) != 0)
+                        continue;
+                res->slots++;
+                if (slot.state != HSHM_HEDGING)
+                        continue;
+                ho_judge(&st->orphans, s, &slot, now_ns, &l);
+                if (l.orphan)
+                        ho_keep(&st->orphans, &slot, &l, now_ns,
+                                "a fresh snapshot shows nothing with its tag", res);
+        }
+        ho_round_end(&st->orphans);
 out:
         hr_state_free(own);
         return err;

@@ -1,9 +1,10 @@
 /*
  * The syncer's cycle (see syncer.h). What it guarantees: hr_reconcile runs only on an
- * HR_ACCEPT verdict, so no reset, adoption or ERROR ever comes from a degraded feed; and the
- * sync block's snapshot_seq and snapshot_time_ms name only snapshots that were reconciled,
- * after the pass, so a bot that sees "snapshot time > my lock + grace, health OK" knows that
- * the syncer has already acted on a snapshot that new.
+ * HR_ACCEPT verdict, so no reset, adoption, orphan release or ERROR ever comes from a degraded
+ * feed (hr_scan, run otherwise, only counts); and the sync block's snapshot_seq and
+ * snapshot_time_ms name only snapshots that were reconciled, after the pass, so a bot that
+ * sees "snapshot time > my lock + grace, health OK" knows that the syncer has already acted on
+ * a snapshot that new.
  */
 #include "syncer.h"
 
@@ -50,6 +51,58 @@ static void add_result(struct hshm_sync_counters *c, const struct hr_result *r)
         c->duplicates += r->duplicates;
         c->tag_warnings += r->tag_warnings;
         c->errors_marked += r->errors_marked;
+        c->orphans_released += r->orphans_released;
+        c->orphans_adopted += r->orphans_adopted;
+}
+
+/* Every cycle, degraded or not: completing a dead writer's slot or freeing a dead process's
+ * entry needs no broker, and leaving them would block readers or fill the process table. */
+static void repair(struct hr_syncer *sy)
+{
+        int n = hshm_repair(sy->store);
+        struct hshm_stats st;
+
+        if (n < 0) {
+                if (n != sy->repair_err)
+                        hr_log(HR_LOG_ERR, "repairing what dead processes left: %s (%s)",
+                               hshm_strerror(n), hshm_last_detail());
+                sy->repair_err = n;
+                return;
+        }
+        sy->repair_err = 0;
+        if (n == 0)
+                return;
+        sy->counters.repairs += (uint64_t)n;
+        if (hshm_stats(sy->store, &st) == 0)
+                hr_log(HR_LOG_NOTICE,
+                       "repaired %d thing(s) dead processes left behind (segment totals: %" PRIu64
+                       " interrupted writes, %" PRIu64 " half-inserted keys, %" PRIu64
+                       " process entries swept)",
+                       n, st.writer_repairs, st.insert_repairs, st.procs_swept);
+        else
+                hr_log(HR_LOG_NOTICE, "repaired %d thing(s) dead processes left behind", n);
+}
+
+/* No pass this cycle: the orphan gauges are counted without acting, once a gauge period. */
+static void scan(struct hr_syncer *sy, int64_t now_ns)
+{
+        struct hr_result r;
+        int err;
+
+        if (sy->gauged_ns != 0 && now_ns - sy->gauged_ns < HR_GAUGE_PERIOD_NS)
+                return;
+        sy->gauged_ns = now_ns;
+        err = hr_scan(sy->store, &sy->rcfg, now_ns, &r);
+        if (err != 0) {
+                if (err != sy->scan_err)
+                        hr_log(HR_LOG_ERR, "counting orphaned locks: %s (%s)", hshm_strerror(err),
+                               hshm_last_detail());
+                sy->scan_err = err;
+                return;
+        }
+        sy->scan_err = 0;
+        sy->counters.orphans_waiting = r.orphans_waiting;
+        sy->counters.leases_expired = r.leases_expired;
 }
 
 static void reconcile(struct hr_syncer *sy, const struct hf_snapshot *snap, int64_t now_ns)
@@ -61,16 +114,21 @@ static void reconcile(struct hr_syncer *sy, const struct hf_snapshot *snap, int6
         if (sy->last_err != 0) {
                 hr_log(HR_LOG_ERR, "reconcile of snapshot %" PRIu64 " stopped: %s (%s)", snap->seq,
                        hshm_strerror(sy->last_err), hshm_last_detail());
-                return; /* not published as reconciled: bots must not rely on it */
+                sy->gauged_ns = 0; /* a pass cut short counted only some orphans: scan now */
+                return;            /* not published as reconciled: bots must not rely on it */
         }
         sy->snapshot_seq = snap->seq;
         sy->snapshot_time_ms = snap->time_ms;
+        /* Gauges: what the pass left, not a sum. */
+        sy->counters.orphans_waiting = r->orphans_waiting;
+        sy->counters.leases_expired = r->leases_expired;
+        sy->gauged_ns = now_ns;
         hr_log(HR_LOG_DEBUG,
                "snapshot %" PRIu64 ": %" PRIu32 " slots, %" PRIu32 " hedges (%" PRIu32
                " tagged): %" PRIu32 " reset, %" PRIu32 " adopted, %" PRIu32 " duplicate, %" PRIu32
-               " waiting, %" PRIu32 " raced, %" PRIu32 " failed",
+               " orphans released, %" PRIu32 " waiting, %" PRIu32 " raced, %" PRIu32 " failed",
                snap->seq, r->slots, r->hedges, r->tagged, r->resets_closed, r->adoptions,
-               r->duplicates, r->waiting, r->raced, r->failed);
+               r->duplicates, r->orphans_released, r->waiting, r->raced, r->failed);
 }
 
 enum hr_verdict hr_syncer_step(struct hr_syncer *sy, enum hr_event ev,
@@ -82,6 +140,7 @@ enum hr_verdict hr_syncer_step(struct hr_syncer *sy, enum hr_event ev,
         char was[sizeof(sy->feed.detail)];
         enum hr_verdict v;
 
+        repair(sy);
         memcpy(was, sy->feed.detail, sizeof(was));
         v = hr_feed_judge(&sy->feed, ev, snap, why, now_ns);
         sy->counters.cycles++;
@@ -104,6 +163,8 @@ enum hr_verdict hr_syncer_step(struct hr_syncer *sy, enum hr_event ev,
                        snap->seq, (now_ns - since) / NS_PER_MS, was);
         if (v == HR_ACCEPT)
                 reconcile(sy, snap, now_ns);
+        if (v != HR_ACCEPT || sy->last_err != 0)
+                scan(sy, now_ns);
         return v;
 }
 
