@@ -68,6 +68,10 @@ static int repair_slot(hshm_store *s, uint32_t idx, uint64_t w)
                 hsi_store(&slot->owner_boot_id[1], 0);
                 break;
         case HSHM_ACTIVE:
+                /* A lock reserves the generations its activation and reset need, so only a
+                 * scribbled word can sit at the end; it stays ACTIVE rather than wrap. */
+                if (gen >= W_GEN_MAX)
+                        break;
                 next = ((base & ~W_STATE_MASK) + ((uint64_t)1 << W_GEN_SHIFT)) | HSHM_ERROR;
                 hsi_pack_string(slot->reason, HSHM_REASON_FIELD,
                                 "activation interrupted: its process died; ticket unverified, "

@@ -84,7 +84,10 @@ static enum hshm_sync_health judge(const struct hshm_sync *out, int64_t now_ns)
 {
         int64_t limit = (3 * (int64_t)out->interval_ms + 1000) * NS_PER_MS;
 
-        if (out->pid == 0 || now_ns - out->heartbeat_ns > limit)
+        /* Compared without subtracting the heartbeat: any value can be in it, and a
+         * heartbeat from the future (a clock stepped back, or a scribble) is no sign of life. */
+        if (out->pid == 0 || out->heartbeat_ns < now_ns - limit ||
+            out->heartbeat_ns > now_ns + limit)
                 return HSHM_SYNC_ABSENT;
         return out->degraded ? HSHM_SYNC_DEGRADED : HSHM_SYNC_OK;
 }

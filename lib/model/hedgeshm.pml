@@ -61,7 +61,7 @@ byte token = 0;   /* generation of the last lock (the low bits of its token) */
 byte ticket = 0;  /* ACTIVE, ERROR: the hedge's identifier */
 
 bit alive[IDS];
-bit kill[IDS];     /* a SIGKILL is on its way to this process */
+chan sigkill = [0] of { byte }; /* rendezvous: the victim dies in the same step as the kill */
 byte sid;          /* the syncer's current identity */
 
 /* The broker. Filled and pending orders are both open hedges here: both count as a hedge. */
@@ -75,11 +75,11 @@ byte reply[FIRST_SYNCER];
  * by lock + grace, the lock's order (if any) has reached the broker and shows in its
  * snapshots. So the clock passes lock t's grace point only when t's order is not in flight
  * and t's bot, if alive, has sent it. */
-byte graced = 0;    /* every lock up to this generation is past its grace point */
+bit graced = 0;     /* the last lock (and so every earlier one) is past its grace point */
 short unsent = 0;   /* bit t: lock t's bot is alive and has not sent its order, nor given up */
-byte lastlock = 0;
 
-byte published = 0; /* sync block: graced of the newest snapshot reconciled, health OK */
+byte published = 0; /* sync block: the newest lock past its grace point in a snapshot
+                     * reconciled and published with health OK */
 
 byte curlock = 0;   /* ghost: the lock the slot's current HEDGING/ACTIVE belongs to, or 0 */
 
@@ -92,7 +92,8 @@ byte srestarts = 0;
  * interesting branches ran (a claim that holds because nothing happened proves nothing). */
 hidden byte w;
 
-#define orphan (st == HEDGING && (!alive[owner] || expired))
+#define LOST_OWNER (!alive[owner] || expired) /* dead, or the lease ran out */
+#define orphan     (st == HEDGING && LOST_OWNER)
 ltl stuck { [] (orphan -> <> (st != HEDGING)) }
 
 /* Fencing (lib/slot.c token_is_current): the transition being accepted with token tk must
@@ -112,8 +113,8 @@ inline lock(who, tk, ok)
                 owner = who;
                 token = gen;
                 expired = 0;
-                lastlock = gen;
                 curlock = gen;
+                graced = 0;
                 tk = gen;
                 ok = 1
         :: else -> ok = 0
@@ -130,6 +131,7 @@ inline activate(tk, id, ok)
                 gen++;
                 st = ACTIVE;
                 ticket = id;
+                expired = 0;
                 ok = 1
         :: else -> ok = 0
         fi
@@ -145,19 +147,24 @@ inline reset(tk, ok)
                 st = AVAILABLE;
                 owner = 0;
                 ticket = 0;
+                expired = 0;
                 curlock = 0;
                 ok = 1
         :: else -> ok = 0
         fi
 }
 
-/* decide_error; takes no token. */
+/* decide_error; takes no token. (The library keeps owner and ticket as evidence for the
+ * operator; nothing here reads them in ERROR.) */
 inline mark_error(ok)
 {
         if
         :: st != ERROR && !writing && gen + 2 <= MAXGEN ->
                 gen++;
                 st = ERROR;
+                owner = 0;
+                ticket = 0;
+                expired = 0;
                 curlock = 0;
                 ok = 1
         :: else -> ok = 0
@@ -172,89 +179,79 @@ inline mark_error(ok)
 inline settle_unknown()
 {
         if
-        :: published >= tok ->
-                atomic {
-                        r_st = st;
-                        r_gen = gen
-                }
+        :: atomic { published >= tok -> ok = st == HEDGING && gen == tok }
+           atomic {
                 if
-                :: r_st == HEDGING && r_gen == tok ->
-                        atomic {
-                                reset(tok, ok);
-                                if
-                                :: ok -> w = 1 /* unknown outcome released by its bot */
-                                :: else
-                                fi
-                        }
+                :: ok -> reset(tok, ok);
+                         if
+                         :: ok -> w = 1 /* unknown outcome released by its bot */
+                         :: else
+                         fi
                 :: else
-                fi
-        :: true -> skip /* SYNC_WAIT_MS ran out: undecided */
+                fi;
+                tok = 0;
+                ok = 0
+           }
+        :: atomic { tok = 0 } /* SYNC_WAIT_MS ran out: undecided */
         fi
 }
 
-/* A bot (hedge-demo.c run_bot), killed at any point by Killer through kill[me]. */
+/* A bot (hedge-demo.c run_bot), killed at any point by Killer through sigkill. */
 proctype Bot(byte first)
 {
         byte me = first;
         byte tok = 0;
-        byte res = 0;
-        byte r_st, r_gen;
-        bit ok;
+        byte res = NONE;
+        bit ok = 0;
 
         do
         :: {
 end_idle:
                 do
-                :: atomic {
+                :: atomic { /* hshm_lock: the CAS */
                         st == AVAILABLE && !writing && gen + 3 <= MAXGEN ->
                         lock(me, tok, ok);
-                        writing = 1; /* between the CAS and the publish of the payload */
-                        unsent = unsent | BIT(tok)
+                        writing = 1;
+                        unsent = unsent | BIT(tok);
+                        ok = 0
                    }
-                   writing = 0;
-                   if
-                   :: atomic { /* the tagged order goes out */
+                   writing = 0; /* hshm_lock: the payload is written, publish */
+                   atomic { /* the tagged order goes out */
                         ord[me] = tok;
                         inflight = inflight | BIT(tok);
                         unsent = unsent & ~BIT(tok)
-                      }
+                   }
 end_reply:
+                   atomic { reply[me] != NONE -> res = reply[me]; reply[me] = NONE }
+                   if
+                   :: atomic { res == FILLED -> res = NONE;
+                        activate(tok, tok, ok);
+                        if
+                        :: ok -> writing = 1
+                        :: else /* HSHM_ESTATE: the syncer adopted it first */
+                        fi
+                      }
                       atomic {
-                        reply[me] != NONE -> res = reply[me];
-                        reply[me] = NONE
+                        if
+                        :: ok -> writing = 0 /* publish */
+                        :: else
+                        fi;
+                        tok = 0;
+                        ok = 0
                       }
-                      if
-                      :: res == FILLED ->
-                         atomic {
-                                activate(tok, tok, ok);
-                                if
-                                :: ok -> writing = 1
-                                :: else /* HSHM_ESTATE: the syncer adopted it first */
-                                fi
-                         }
-                         if
-                         :: ok -> writing = 0
-                         :: else
-                         fi
-                      :: res == REJECTED -> atomic { reset(tok, ok) }
-                      :: res == LOST ->
+                   :: atomic { res == REJECTED -> res = NONE; reset(tok, ok); tok = 0; ok = 0 }
+                   :: atomic { res == LOST -> res = NONE }
 end_unknown:
-                         settle_unknown()
-                      fi
-                   :: atomic { /* never sent (no connection): nothing at the broker */
-                        unsent = unsent & ~BIT(tok);
-                        reset(tok, ok)
-                      }
-                   fi;
-                   atomic { tok = 0; res = 0; r_st = 0; r_gen = 0; ok = 0 }
+                      settle_unknown()
+                   fi
                 od
            } unless {
                 atomic {
-                        kill[me] -> alive[me] = 0;
-                        kill[me] = 0;
+                        sigkill?eval(me) -> kills++;
+                        alive[me] = 0;
                         unsent = unsent & ~BIT(tok); /* a dead bot sends nothing more */
                         reply[me] = NONE;
-                        tok = 0; res = 0; r_st = 0; r_gen = 0; ok = 0
+                        tok = 0; res = NONE; ok = 0
                 }
            }
            if
@@ -265,6 +262,7 @@ end_unknown:
            fi
         od
 }
+
 
 /* The broker: orders reach it and fill or are rejected, replies may be lost, and an open
  * hedge may close at any time (stop-loss, take-profit). */
@@ -321,9 +319,8 @@ proctype Clock()
 {
 end_clock:
         do
-        :: atomic {
-                graced < lastlock && (unsent & BIT(graced + 1)) == 0 &&
-                (inflight & BIT(graced + 1)) == 0 -> graced++
+        :: atomic { /* the grace points of every lock up to the last */
+                !graced && token != 0 && (unsent | inflight) == 0 -> graced = 1
            }
         :: atomic { st == HEDGING && !expired -> expired = 1 }
         od
@@ -334,14 +331,13 @@ proctype Killer()
 {
 end_killer:
         do
-        :: atomic { kills < KILLS && alive[1] -> kill[1] = 1; kills++ }
-        :: atomic { kills < KILLS && alive[2] -> kill[2] = 1; kills++ }
+        :: atomic { kills < KILLS && alive[1] -> sigkill!1 }
+        :: atomic { kills < KILLS && alive[2] -> sigkill!2 }
 #if RESTARTS >= 1
-        :: atomic { kills < KILLS && alive[3] -> kill[3] = 1; kills++ }
+        :: atomic { kills < KILLS && alive[3] -> sigkill!3 }
 #endif
         :: atomic {
-                kills < KILLS && srestarts < SYNCER_RESTARTS && alive[sid] -> kill[sid] = 1;
-                kills++
+                kills < KILLS && srestarts < SYNCER_RESTARTS && alive[sid] -> sigkill!sid
            }
         :: break
         od
@@ -355,7 +351,7 @@ proctype Operator()
 end_operator:
         do
         :: atomic {
-                st == ERROR && !writing && bopen == 0 && inflight == 0 && graced == lastlock &&
+                st == ERROR && !writing && bopen == 0 && inflight == 0 && graced &&
                 gen + 1 <= MAXGEN -> gen++;
                 st = AVAILABLE;
                 owner = 0;
@@ -365,189 +361,227 @@ end_operator:
         od
 }
 
-/* Rule 4 (reconcile.c duplicate): read the slot again, mark ERROR if it did not change. */
-inline duplicate()
+/* What the syncer decided from its snapshot and its read of the slot. */
+#define DO_NOTHING 0
+#define DO_ADOPT   1 /* rule 2: lock, then activate with hedge x */
+#define DO_ERROR   2 /* rule 4: read again, then mark ERROR */
+#define DO_ACTIVATE 3 /* rule 3: activate the lock's own hedge */
+#define DO_ADOPT_ORPHAN 4 /* orphan rule, the lock's hedge is open: the same */
+#define DO_RELEASE 5 /* orphan rule: no hedge of the lock, reset */
+#define DO_RESET   6 /* rule 1: the hedge closed, reset */
+
+/* "The snapshot was taken more than grace after lock l" (reconcile.c settled). */
+#define SETTLED(l) ((l) <= s_graced)
+
+/* Forget a pass. */
+inline forget()
 {
-        atomic {
-                if
-                :: st == r_st && gen == r_gen -> ok = 1
-                :: else -> ok = 0
-                fi
-        }
+        s_open = 0; s_graced = 0; s_gen = 0;
+        r_gen = 0;
+        act = DO_NOTHING; ok = 0; x = 0; tk = 0; fresh = 0
+}
+
+/* The end of a pass: publish the snapshot's time in the sync block (health OK). */
+inline publish()
+{
         if
-        :: ok -> atomic {
-                        mark_error(ok);
-                        if
-                        :: ok -> w = 3 /* duplicate marked */
-                        :: else
-                        fi
-                 }
+        :: s_graced > published -> published = s_graced
         :: else
-        fi
+        fi;
+        forget()
 }
 
 /* The lowest tag in mask m, into x. */
 inline lowest(m)
 {
-        d_step {
-                x = 1;
-                do
-                :: (m & BIT(x)) == 0 -> x++
-                :: else -> break
-                od
-        }
+        x = 1;
+        do
+        :: (m & BIT(x)) == 0 -> x++
+        :: else -> break
+        od
 }
 
-/* Rules 2 and 4b: an AVAILABLE slot with tagged hedges. */
-inline judge_available()
+/*
+ * Read the slot (hshm_slot_status, hshm_owner_liveness) and judge it against the snapshot
+ * (reconcile.c judge_slots). Tags newer than the slot's lock (rule 5d) cannot occur: the
+ * snapshot was taken before the read, and tags only come from locks.
+ */
+inline judge()
 {
+        r_gen = gen;
         if
-        :: s_open != 0 && (s_open & (s_open - 1)) == 0 -> /* exactly one: adopt */
-                lowest(s_open);
-                atomic { lock(sid, tk, ok) }
+        :: writing -> skip /* -EAGAIN: skipped this pass (raced) */
+        :: !writing && st == AVAILABLE && s_open != 0 ->
                 if
-                :: ok -> atomic {
-                                activate(tk, x, ok);
-                                if
-                                :: ok -> w = 4 /* rule 2 adoption */
-                                :: else
-                                fi
-                         }
-                         if
-                         :: !ok -> atomic { reset(tk, ok) }
-                         :: else
-                         fi
-                :: else
+                :: (s_open & (s_open - 1)) == 0 -> /* rule 2: exactly one tagged hedge */
+                        lowest(s_open);
+                        act = DO_ADOPT
+                :: else -> act = DO_ERROR /* rule 4b */
                 fi
-        :: s_open != 0 && (s_open & (s_open - 1)) != 0 -> duplicate()
-        :: else
-        fi
-}
-
-/* Rules 4c, 3 and the orphan rule: a HEDGING slot at lock r_gen. */
-inline judge_hedging()
-{
-        if
-        :: (s_open & ~BIT(r_gen)) != 0 && s_graced >= r_gen -> duplicate() /* 4c */
-        :: else ->
+        :: !writing && st == HEDGING ->
                 if
-                :: (s_open & BIT(r_gen)) != 0 && s_graced >= r_gen ->
-                        atomic { /* rule 3: adopt the lock's own hedge; an orphan's too */
-                                activate(r_gen, r_gen, ok);
-                                if
-                                :: ok && r_orphan -> w = 5 /* orphan adopted */
-                                :: ok && !r_orphan -> w = 6 /* lost reply adopted */
-                                :: else
-                                fi
-                        }
-                :: (s_open & BIT(r_gen)) == 0 && s_graced >= r_gen && r_orphan ->
-                        atomic { /* orphan rule: no hedge of this lock, released */
-                                reset(r_gen, ok);
-                                if
-                                :: ok -> w = 7 /* orphan released */
-                                :: else
-                                fi
-                        }
-                :: else /* waiting: for the grace, or for the owner */
-                fi
-        fi
-}
-
-/* Rules 4a and 1: an ACTIVE slot of lock r_tok with hedge r_ticket. */
-inline judge_active()
-{
-        other = s_open & ~BIT(r_ticket);
-        if
-        :: (other & BIT(r_tok)) != 0 || (other != 0 && s_graced >= r_tok) -> duplicate() /* 4a */
-        :: other == 0 && (s_open & BIT(r_ticket)) == 0 && s_gen >= r_gen ->
-                atomic { /* rule 1: the hedge closed after the activation */
-                        reset(r_tok, ok);
+                :: (s_open & ~BIT(r_gen)) != 0 && SETTLED(r_gen) ->
+                        act = DO_ERROR /* 4c: a hedge of an older lock is still open */
+                :: (s_open & ~BIT(r_gen)) == 0 || !SETTLED(r_gen) ->
                         if
-                        :: ok -> w = 8 /* closed hedge reset */
-                        :: else
+                        :: (s_open & BIT(r_gen)) != 0 && SETTLED(r_gen) && !LOST_OWNER ->
+                                act = DO_ACTIVATE /* rule 3 */
+                        :: (s_open & BIT(r_gen)) != 0 && SETTLED(r_gen) && LOST_OWNER ->
+                                act = DO_ADOPT_ORPHAN /* orphan rule, the hedge is there */
+                        :: (s_open & BIT(r_gen)) == 0 && SETTLED(r_gen) && LOST_OWNER ->
+                                act = DO_RELEASE /* orphan rule */
+                        :: else /* waiting: for the grace, or for the owner */
                         fi
-                }
-        :: else
-        fi
+                fi
+        :: !writing && st == ACTIVE ->
+                other = s_open & ~BIT(ticket);
+                if
+                :: (other & BIT(token)) != 0 || (other != 0 && SETTLED(token)) ->
+                        act = DO_ERROR /* 4a */
+                :: other == 0 && (s_open & BIT(ticket)) == 0 && s_gen >= r_gen ->
+                        act = DO_RESET /* rule 1: closed after the activation */
+                :: else
+                fi;
+                other = 0
+        :: else /* AVAILABLE with no tagged hedge; ERROR: left for a person */
+        fi;
+        s_open = 0; /* what acting needs is in act, r_gen and x; s_graced is published */
+        s_gen = 0
 }
 
 /*
  * hedge-syncer: every cycle repairs dead writers (hshm_repair), then either finds the feed
  * degraded and does nothing at all (rule 6), or takes the terminal's snapshot, reads the
- * slot (after the snapshot: the snapshot is older than the read), judges it and publishes
- * the snapshot's time in the sync block.
+ * slot after it (the snapshot is always older than the read), acts with one fenced
+ * transition, and publishes the snapshot's time in the sync block.
  */
 proctype Syncer()
 {
         short s_open = 0, other = 0;
-        byte s_graced = 0, s_gen = 0; /* the snapshot: hedges, time, slot generation then */
-        byte r_st = 0, r_gen = 0, r_tok = 0, r_ticket = 0;
-        bit r_orphan = 0, r_read = 0, ok = 0;
-        byte tk = 0, x = 0;
+        byte s_graced = 0, s_gen = 0; /* the snapshot: hedges, the last lock past its grace
+                                       * point (0: none), the slot's generation then */
+        byte r_gen = 0;               /* the slot's generation as read */
+        bit ok = 0, fresh = 0;
+        byte act = DO_NOTHING, tk = 0, x = 0;
 
 end_cycle:
         do
         :: {
-                atomic { /* hshm_repair: complete a dead writer's transition */
-                        if
+                atomic {
+                        if /* hshm_repair: complete a dead writer's transition */
                         :: writing && !alive[owner] && st == HEDGING ->
                                 writing = 0;
-                                expired = 1;
+                                expired = 1; /* an interrupted lock: HEDGING, lease over */
                                 w = 9
                         :: writing && !alive[owner] && st == ACTIVE ->
                                 writing = 0;
-                                st = ERROR;
+                                st = ERROR; /* an interrupted activate: its ticket is unknown */
+                                owner = 0;
+                                ticket = 0;
                                 curlock = 0;
                                 w = 10
+                        :: else
+                        fi;
+                        if
+                        :: outages < OUTAGES -> outages++ /* degraded: nothing at all */
+                        :: true -> /* the terminal writes a snapshot */
+                                fresh = 1;
+                                s_open = bopen;
+                                if
+                                :: graced -> s_graced = token
+                                :: else -> s_graced = 0
+                                fi;
+                                s_gen = gen
+                        fi
+                }
+                if
+                :: fresh -> atomic {
+                        fresh = 0;
+                        judge();
+                        if
+                        :: act == DO_NOTHING -> publish()
                         :: else
                         fi
                 }
                 if
-                :: outages < OUTAGES -> outages++ /* degraded: nothing at all */
-                :: true ->
-                        d_step {
-                                s_open = bopen;
-                                s_graced = graced;
-                                s_gen = gen
-                        }
-                        atomic { /* hshm_slot_status, with hshm_owner_liveness */
-                                if
-                                :: !writing ->
-                                        r_read = 1;
-                                        r_st = st;
-                                        r_gen = gen;
-                                        r_tok = token;
-                                        r_ticket = ticket;
-                                        r_orphan = !alive[owner] || expired
-                                :: else -> r_read = 0 /* -EAGAIN: skipped, raced */
-                                fi
-                        }
-                        if
-                        :: r_read && r_st == AVAILABLE -> judge_available()
-                        :: r_read && r_st == HEDGING -> judge_hedging()
-                        :: r_read && r_st == ACTIVE -> judge_active()
-                        :: else /* ERROR: left for a person; or unreadable this pass */
-                        fi;
+                :: act == DO_ADOPT ->
+                        atomic { lock(sid, tk, ok) }
                         atomic {
                                 if
-                                :: s_graced > published -> published = s_graced
+                                :: ok -> activate(tk, x, ok);
+                                        if
+                                        :: ok -> w = 4 /* rule 2 adoption */
+                                        :: else -> reset(tk, ok) /* give back our lock */
+                                        fi
                                 :: else
                                 fi;
-                                s_open = 0; other = 0; s_graced = 0; s_gen = 0;
-                                r_st = 0; r_gen = 0; r_tok = 0; r_ticket = 0;
-                                r_orphan = 0; r_read = 0; ok = 0; tk = 0; x = 0
+                                tk = 0;
+                                publish()
                         }
+                :: act == DO_ERROR ->
+                        atomic { /* read again: act only if nothing changed */
+                                ok = gen == r_gen
+                        }
+                        atomic {
+                                if
+                                :: ok -> mark_error(ok);
+                                        if
+                                        :: ok -> w = 3 /* duplicate marked */
+                                        :: else
+                                        fi
+                                :: else
+                                fi;
+                                publish()
+                        }
+                :: act == DO_ACTIVATE ->
+                        atomic {
+                                activate(r_gen, r_gen, ok);
+                                if
+                                :: ok -> w = 6 /* lost reply adopted */
+                                :: else
+                                fi;
+                                publish()
+                        }
+                :: act == DO_ADOPT_ORPHAN ->
+                        atomic {
+                                activate(r_gen, r_gen, ok);
+                                if
+                                :: ok -> w = 5 /* orphan adopted */
+                                :: else
+                                fi;
+                                publish()
+                        }
+                :: act == DO_RELEASE ->
+                        atomic {
+                                reset(r_gen, ok);
+                                if
+                                :: ok -> w = 7 /* orphan released */
+                                :: else
+                                fi;
+                                publish()
+                        }
+                :: act == DO_RESET ->
+                        atomic {
+                                tk = r_gen - 1; /* ACTIVE at lock + 1 */
+                                reset(tk, ok);
+                                if
+                                :: ok -> w = 8 /* closed hedge reset */
+                                :: else
+                                fi;
+                                publish()
+                        }
+                :: act == DO_NOTHING
+                fi
+                :: else
                 fi
            } unless {
                 atomic { /* killed; its supervisor starts a new one */
-                        kill[sid] -> alive[sid] = 0;
-                        kill[sid] = 0;
+                        sigkill?eval(sid) -> kills++;
+                        alive[sid] = 0;
                         srestarts++;
                         sid++;
                         alive[sid] = 1;
-                        s_open = 0; other = 0; s_graced = 0; s_gen = 0;
-                        r_st = 0; r_gen = 0; r_tok = 0; r_ticket = 0;
-                        r_orphan = 0; r_read = 0; ok = 0; tk = 0; x = 0
+                        forget()
                 }
            }
         od
