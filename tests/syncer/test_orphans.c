@@ -82,6 +82,17 @@ static struct hr_result pass(struct fixture *f, struct st_snap *snap, int64_t no
         return res;
 }
 
+/* One pass over snap, read at local time read_ns, at local time now_ns. */
+static struct hr_result pass_read(struct fixture *f, struct st_snap *snap, int64_t read_ns,
+                                  int64_t now_ns)
+{
+        struct hr_result res;
+
+        assert_int_equal(
+            hr_reconcile_read(f->tu.store, &snap->snap, read_ns, &f->cfg, now_ns, &res), 0);
+        return res;
+}
+
 /* An empty snapshot taken at t (local ns), of a connected hedging account. */
 static void snap_at(struct st_snap *snap, uint64_t seq, int64_t t)
 {
@@ -139,7 +150,7 @@ static void rule7_dead_owner_not_released_before_grace(void **state)
         r = pass(f, &snap, t0);
         assert_no_orphan_action(&r);
         assert_int_equal(r.orphans_waiting, 1);
-        /* Only the snapshot is late (a terminal clock ahead): both clocks must be past. */
+        /* Only the snapshot is late (a terminal clock ahead): it was read too early. */
         snap_at(&snap, 2, t0 + LATER);
         r = pass(f, &snap, t0 + GRACE / 2);
         assert_no_orphan_action(&r);
@@ -171,6 +182,32 @@ static void rule7_dead_owner_waits_grace_after_first_seen_dead(void **state)
         assert_int_equal(state_of(f, "EURUSD"), HSHM_AVAILABLE);
 }
 
+/* The terminal's clock ahead of ours: a snapshot that says it was taken long after the owner
+ * was seen dead, but was read within grace of it, may predate the dead owner's order. It is
+ * judged as taken when it was read, however late the pass runs. */
+static void rule7_terminal_clock_ahead_judged_by_read_time(void **state)
+{
+        struct fixture *f = *state;
+        int64_t t0;
+        struct st_snap snap;
+        struct hr_result r;
+
+        st_lock_dead(f->tu.name, G, "EURUSD", NULL);
+        t0 = st_now_ns();
+        snap_at(&snap, 1, t0);
+        r = pass(f, &snap, t0); /* first seen dead at t0 */
+        assert_int_equal(r.orphans_waiting, 1);
+        snap_at(&snap, 2, t0 + LATER);
+        r = pass_read(f, &snap, t0 + GRACE / 2, t0 + LATER);
+        assert_no_orphan_action(&r);
+        assert_int_equal(r.orphans_waiting, 1);
+        assert_int_equal(state_of(f, "EURUSD"), HSHM_HEDGING);
+        snap.snap.seq = 3;
+        r = pass_read(f, &snap, t0 + GRACE + 5 * NS_PER_MS, t0 + LATER);
+        assert_int_equal(r.orphans_released, 1);
+        assert_int_equal(state_of(f, "EURUSD"), HSHM_AVAILABLE);
+}
+
 /* A syncer that has seen the orphan, then a degraded feed: nothing released while degraded,
  * the gauge still counts it, and the first fresh snapshot releases it. */
 static void degraded_then_fresh(struct fixture *f, int disconnected)
@@ -184,16 +221,16 @@ static void degraded_then_fresh(struct fixture *f, int disconnected)
         t0 = st_now_ns();
         assert_int_equal(hr_syncer_init(&sy, s, &scfg, NULL, t0), 0);
         snap_at(&snap, 1, t0);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t0), HR_ACCEPT);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t0, t0), HR_ACCEPT);
         assert_int_equal(sy.counters.orphans_waiting, 1);
         t = t0 + scfg.stale_ns + LATER;
         if (disconnected) {
                 snap_at(&snap, 2, t);
                 snap.snap.connected = 0;
-                assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t),
+                assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t, t),
                                  HR_UNUSABLE);
         } else {
-                assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t), HR_IDLE);
+                assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t, t), HR_IDLE);
         }
         assert_true(sy.feed.degraded);
         assert_int_equal(state_of(f, "EURUSD"), HSHM_HEDGING);
@@ -202,7 +239,7 @@ static void degraded_then_fresh(struct fixture *f, int disconnected)
         assert_int_equal(sy.counters.leases_expired, 0);
 
         snap_at(&snap, 3, t);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t), HR_ACCEPT);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t, t), HR_ACCEPT);
         assert_int_equal(state_of(f, "EURUSD"), HSHM_AVAILABLE);
         assert_int_equal(sy.counters.orphans_released, 1);
         assert_int_equal(sy.counters.orphans_waiting, 0);
@@ -300,14 +337,14 @@ static void rule7_live_owner_past_lease_reported_released_by_broker_check(void *
         token = st_lock(s, G, "EURUSD", NULL);
         t = st_now_ns() + LATER;
         assert_int_equal(hr_syncer_init(&sy, s, &scfg, NULL, t), 0);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t), HR_IDLE);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t, t), HR_IDLE);
         assert_true(sy.feed.degraded);
         assert_int_equal(sy.counters.leases_expired, 1);
         assert_int_equal(sy.counters.orphans_waiting, 1);
         assert_int_equal(state_of(f, "EURUSD"), HSHM_HEDGING);
 
         snap_at(&snap, 1, t);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t), HR_ACCEPT);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t, t), HR_ACCEPT);
         assert_int_equal(state_of(f, "EURUSD"), HSHM_AVAILABLE);
         assert_int_equal(sy.counters.orphans_released, 1);
         assert_int_equal(sy.counters.leases_expired, 0);
@@ -366,11 +403,11 @@ static void rule7_detached_lock_released_after_lease(void **state)
         assert_int_equal(hshm_lock_detached(s, G, "EURUSD", &token), 0);
         t = st_now_ns() + LATER;
         assert_int_equal(hr_syncer_init(&sy, s, &scfg, NULL, t), 0);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t), HR_IDLE);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t, t), HR_IDLE);
         assert_int_equal(sy.counters.leases_expired, 1);
         assert_int_equal(state_of(f, "EURUSD"), HSHM_HEDGING);
         snap_at(&snap, 1, t);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t), HR_ACCEPT);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t, t), HR_ACCEPT);
         assert_int_equal(state_of(f, "EURUSD"), HSHM_AVAILABLE);
         assert_int_equal(sy.counters.orphans_released, 1);
         assert_int_equal(sy.counters.leases_expired, 0);
@@ -425,7 +462,7 @@ static void rule7_gauges_count_current_orphans(void **state)
         t = st_now_ns() + LATER;
         assert_int_equal(hr_syncer_init(&sy, s, &scfg, NULL, t), 0);
 
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t), HR_IDLE);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t, t), HR_IDLE);
         assert_int_equal(sy.counters.orphans_waiting, 4);
         assert_int_equal(sy.counters.leases_expired, 2);
 
@@ -433,7 +470,7 @@ static void rule7_gauges_count_current_orphans(void **state)
          * waits for a snapshot more than grace after that. */
         snap_at(&snap, 1, t);
         st_add_position(&snap, 5001, "XAUUSD.r", tag_a);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t), HR_ACCEPT);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t, t), HR_ACCEPT);
         assert_int_equal(sy.counters.orphans_adopted, 1);
         assert_int_equal(sy.counters.orphans_released, 2);
         assert_int_equal(sy.counters.orphans_waiting, 1);
@@ -444,7 +481,7 @@ static void rule7_gauges_count_current_orphans(void **state)
         t += GRACE + NS_PER_MS;
         snap_at(&snap, 2, t);
         st_add_position(&snap, 5001, "XAUUSD.r", tag_a);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t), HR_ACCEPT);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t, t), HR_ACCEPT);
         assert_int_equal(sy.counters.orphans_released, 3);
         assert_int_equal(sy.counters.orphans_waiting, 0);
         assert_int_equal(state_of(f, "GBPUSD"), HSHM_AVAILABLE);
@@ -493,7 +530,7 @@ static void syncer_cycle_repairs_slot_left_writing_by_killed_child(void **state)
          * later than the repair, whose lock it judges: the repaired lease has run out. */
         t = st_now_ns() + LATER;
         assert_int_equal(hr_syncer_init(&sy, s, &scfg, NULL, t), 0);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t), HR_IDLE);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t, t), HR_IDLE);
         assert_true(sy.feed.degraded);
         assert_true(sy.counters.repairs >= 1);
         assert_int_equal(hshm_stats(s, &stats), 0);
@@ -504,12 +541,12 @@ static void syncer_cycle_repairs_slot_left_writing_by_killed_child(void **state)
 
         /* Nothing left to repair: the sum stays. */
         repairs = sy.counters.repairs;
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t), HR_IDLE);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t, t), HR_IDLE);
         assert_int_equal(sy.counters.repairs, repairs);
 
         t += LATER;
         snap_at(&snap, 1, t);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t), HR_ACCEPT);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t, t), HR_ACCEPT);
         assert_int_equal(state_of(f, "EURUSD"), HSHM_AVAILABLE);
         assert_int_equal(sy.counters.orphans_released, 1);
         hr_syncer_fini(&sy);
@@ -522,6 +559,7 @@ int main(void)
             T(rule7_dead_owner_released_after_grace),
             T(rule7_dead_owner_not_released_before_grace),
             T(rule7_dead_owner_waits_grace_after_first_seen_dead),
+            T(rule7_terminal_clock_ahead_judged_by_read_time),
             T(rule7_not_released_while_stale),
             T(rule7_not_released_while_disconnected),
             T(rule7_dead_owner_tagged_position_adopted),

@@ -68,7 +68,7 @@ static void build(struct world *w, hshm_store *s)
         w->t0 = st_now_ns();
         assert_int_equal(hr_syncer_init(&w->sy, s, &scfg, NULL, w->t0), 0);
         fine_snapshot(w, &snap, ++w->seq, w->t0);
-        assert_int_equal(hr_syncer_step(&w->sy, HR_EV_SNAPSHOT, &snap.snap, NULL, w->t0),
+        assert_int_equal(hr_syncer_step(&w->sy, HR_EV_SNAPSHOT, &snap.snap, NULL, w->t0, w->t0),
                          HR_ACCEPT);
         assert_false(w->sy.feed.degraded);
 }
@@ -104,7 +104,8 @@ static void assert_recovers(struct world *w, int64_t now)
         struct hshm_sync b;
 
         bad_news_snapshot(w, &snap, 100, now);
-        assert_int_equal(hr_syncer_step(&w->sy, HR_EV_SNAPSHOT, &snap.snap, NULL, now), HR_ACCEPT);
+        assert_int_equal(hr_syncer_step(&w->sy, HR_EV_SNAPSHOT, &snap.snap, NULL, now, now),
+                         HR_ACCEPT);
         assert_int_equal(st_status(w->s, G, "EURUSD").state, HSHM_AVAILABLE);
         assert_int_equal(st_status(w->s, G, "GBPUSD").ticket, 2001);
         assert_int_equal(st_status(w->s, G, "USDJPY").state, HSHM_ERROR);
@@ -127,10 +128,11 @@ static void stale_feed_no_reset_no_adoption(void **state)
 
         build(&w, ((struct tu_fixture *)*state)->store);
         later = w.t0 + 3500 * NS_PER_MS;
-        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_NONE, NULL, NULL, later), HR_IDLE);
+        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_NONE, NULL, NULL, later, later), HR_IDLE);
         /* The old file read again, whatever it says now, is not reconciled. */
         bad_news_snapshot(&w, &snap, 1, w.t0);
-        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later), HR_SAME);
+        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later, later),
+                         HR_SAME);
         assert_untouched(&w);
         assert_degraded_block(&w, later, "stale", 1);
         assert_recovers(&w, later + 100 * NS_PER_MS);
@@ -144,8 +146,9 @@ static void missing_snapshot_no_reset_no_adoption(void **state)
 
         build(&w, ((struct tu_fixture *)*state)->store);
         later = w.t0 + 2000 * NS_PER_MS;
-        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_MISSING, NULL, NULL, later), HR_ABSENT);
-        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_NONE, NULL, NULL, later + 5 * NS_PER_S),
+        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_MISSING, NULL, NULL, later, later), HR_ABSENT);
+        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_NONE, NULL, NULL, later + 5 * NS_PER_S,
+                                        later + 5 * NS_PER_S),
                          HR_IDLE);
         assert_untouched(&w);
         assert_degraded_block(&w, later, "missing", 1);
@@ -163,13 +166,15 @@ static void rejected_snapshot_no_reset_no_adoption(void **state)
         build(&w, ((struct tu_fixture *)*state)->store);
         later = w.t0 + 2000 * NS_PER_MS;
         fine_snapshot(&w, &snap, 50, later - 1);
-        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later - 1),
-                         HR_ACCEPT);
-        bad_news_snapshot(&w, &snap, 49, later);
-        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later), HR_REJECT);
         assert_int_equal(
-            hr_syncer_step(&w.sy, HR_EV_BAD, NULL, "line 2, P ticket: not a number", later + 1),
-            HR_REJECT);
+            hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later - 1, later - 1),
+            HR_ACCEPT);
+        bad_news_snapshot(&w, &snap, 49, later);
+        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later, later),
+                         HR_REJECT);
+        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_BAD, NULL, "line 2, P ticket: not a number",
+                                        later + 1, later + 1),
+                         HR_REJECT);
         assert_untouched(&w);
         assert_int_equal(w.sy.counters.snapshots_rejected, 2);
         assert_degraded_block(&w, later, "rejected", 50);
@@ -187,7 +192,8 @@ static void skewed_snapshot_no_reset_no_adoption(void **state)
         build(&w, ((struct tu_fixture *)*state)->store);
         later = w.t0 + 2000 * NS_PER_MS;
         bad_news_snapshot(&w, &snap, 2, later + 6 * NS_PER_S);
-        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later), HR_REJECT);
+        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later, later),
+                         HR_REJECT);
         assert_untouched(&w);
         assert_degraded_block(&w, later, "skew", 1);
         assert_recovers(&w, later + 100 * NS_PER_MS);
@@ -206,7 +212,7 @@ static void disconnected_terminal_no_reset_no_adoption(void **state)
         for (uint64_t seq = 2; seq < 10; seq++, t += 500 * NS_PER_MS) {
                 bad_news_snapshot(&w, &snap, seq, t);
                 snap.snap.connected = 0;
-                assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t),
+                assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t, t),
                                  HR_UNUSABLE);
         }
         assert_untouched(&w);
@@ -226,7 +232,7 @@ static void netting_account_no_reset_no_adoption(void **state)
         later = w.t0 + 2000 * NS_PER_MS;
         bad_news_snapshot(&w, &snap, 2, later);
         snap.snap.margin_mode = 0;
-        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later),
+        assert_int_equal(hr_syncer_step(&w.sy, HR_EV_SNAPSHOT, &snap.snap, NULL, later, later),
                          HR_UNUSABLE);
         assert_untouched(&w);
         assert_degraded_block(&w, later, "hedging", 1);
@@ -243,7 +249,9 @@ static void no_snapshot_yet_degraded(void **state)
 
         assert_int_equal(hr_syncer_init(&sy, ((struct tu_fixture *)*state)->store, &scfg, NULL, t0),
                          0);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t0 + 10 * NS_PER_S), HR_IDLE);
+        assert_int_equal(
+            hr_syncer_step(&sy, HR_EV_NONE, NULL, NULL, t0 + 10 * NS_PER_S, t0 + 10 * NS_PER_S),
+            HR_IDLE);
         hr_syncer_block(&sy, t0 + 10 * NS_PER_S, &b);
         assert_true(b.degraded);
         assert_int_equal(b.degraded_since_ns, t0);
@@ -263,7 +271,7 @@ static void counters_continue(void **state)
         assert_int_equal(
             hr_syncer_init(&sy, ((struct tu_fixture *)*state)->store, &scfg, &prev, t0), 0);
         st_snap_init(&snap, 1, t0 / NS_PER_MS);
-        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t0), HR_ACCEPT);
+        assert_int_equal(hr_syncer_step(&sy, HR_EV_SNAPSHOT, &snap.snap, NULL, t0, t0), HR_ACCEPT);
         assert_int_equal(sy.counters.cycles, 11);
         assert_int_equal(sy.counters.snapshots_ok, 8);
         assert_int_equal(sy.counters.adoptions, 3);

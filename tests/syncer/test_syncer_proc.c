@@ -1,10 +1,10 @@
 /*
  * hedge-syncer as a process: --once end to end against a snapshot file written with
- * hf_write_atomic, the exit codes of the manual, a second syncer refused while a child process
- * holds the claim (and accepted once it is gone), the daemon reconciling new snapshots,
- * turning degraded when they stop, and stopping cleanly on SIGTERM, releasing a dead bot's
- * lock after asking the broker, and exiting with status 3 when its segment is removed or
- * replaced under it.
+ * hf_write_atomic (also by a terminal whose clock runs ahead of ours), the exit codes of the
+ * manual, a second syncer refused while a child process holds the claim (and accepted once it is
+ * gone), the daemon reconciling new snapshots, turning degraded when they stop, and stopping
+ * cleanly on SIGTERM, releasing a dead bot's lock after asking the broker, and exiting with status
+ * 3 when its segment is removed or replaced under it.
  *
  * argv[1] is the hedge-syncer executable. Waits are bounded polls of the sync block or a slot
  * (a few seconds at most); nothing relies on a sleep being long enough.
@@ -188,6 +188,35 @@ static void once_reconciles_snapshot_file(void **state)
         write_news(f->snapshot, 8, tag, 1);
         assert_int_equal(run(f, args), 0);
         assert_int_equal(sync_block(s).counters.cycles, 2);
+}
+
+/* A terminal clock 4.5 s ahead (within --max-skew-ms): a snapshot written right after a lock,
+ * showing its fill, says it was taken 4.5 s after the lock. hedge-syncer judges it by the time
+ * it read it: within the 3 s grace, so the bot may still activate, and the sync block's
+ * snapshot time is no later than the read (bots waiting on it keep waiting). */
+static void once_terminal_clock_ahead_judged_by_read_time(void **state)
+{
+        struct fixture *f = *state;
+        hshm_store *s = f->tu.store;
+        char tag[HSHM_TAG_LEN + 1];
+        struct st_snap snap;
+        struct hshm_sync b;
+        int64_t before_ms, after_ms;
+        const char *args[] = {"--name", f->tu.name,   "--snapshot", f->snapshot,
+                              "--once", "--grace-ms", "3000",       NULL};
+
+        st_lock(s, G, "EURUSD", tag);
+        st_snap_init(&snap, 1, st_now_ms() + 4500);
+        st_add_position(&snap, 2001, "XAUUSD.r", tag);
+        assert_int_equal(hf_write_atomic(f->snapshot, &snap.snap), 0);
+        before_ms = st_now_ms();
+        assert_int_equal(run(f, args), 0);
+        after_ms = st_now_ms();
+        b = sync_block(s);
+        assert_int_equal(b.snapshot_seq, 1);
+        assert_true(b.snapshot_time_ms >= before_ms && b.snapshot_time_ms <= after_ms);
+        assert_true(after_ms < st_status(s, G, "EURUSD").lock_ns / NS_PER_MS + 3000);
+        assert_int_equal(st_status(s, G, "EURUSD").state, HSHM_HEDGING);
 }
 
 static void once_degraded_feed_exit_4_changes_nothing(void **state)
@@ -473,6 +502,7 @@ int main(int argc, char **argv)
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
             T(once_reconciles_snapshot_file),
+            T(once_terminal_clock_ahead_judged_by_read_time),
             T(once_degraded_feed_exit_4_changes_nothing),
             T(usage_and_store_errors),
             T(second_syncer_refused),

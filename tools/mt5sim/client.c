@@ -524,8 +524,9 @@ int ms_fault(ms_conn *c, enum ms_fault fault, uint64_t value)
                 break;
         case MS_FAULT_LOSE_REPLY:
         case MS_FAULT_HANGUP:
-                value = value != 0 ? value : 1;
-                /* fall through */
+                snprintf(line, sizeof(line), "FAULT %s %llu", name,
+                         (unsigned long long)(value != 0 ? value : 1));
+                break;
         default:
                 snprintf(line, sizeof(line), "FAULT %s %llu", name, (unsigned long long)value);
                 break;
@@ -578,7 +579,8 @@ int ms_stats(ms_conn *c, struct ms_stats *out)
                 *eq = '\0';
                 for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
                         if (strcmp(w[i], fields[f].key) == 0 &&
-                            parse_u64(eq + 1, (uint64_t *)((char *)out + fields[f].offset)) != 0)
+                            parse_u64(eq + 1,
+                                      (uint64_t *)(void *)((char *)out + fields[f].offset)) != 0)
                                 return -EPROTO;
         }
         return 0;

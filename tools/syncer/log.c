@@ -1,6 +1,7 @@
 /*
  * The log (see log.h). A line is formatted whole into one buffer and written with one write(2),
- * so lines from a forked test child or a second thread never interleave mid-line.
+ * so lines from a forked test child or a second thread never interleave mid-line. hr_escape
+ * keeps text from snapshots to one printable line.
  */
 #include "log.h"
 
@@ -87,4 +88,29 @@ void hr_log(enum hr_log_level level, const char *fmt, ...)
         /* One write per line; a failed log write has nowhere better to be reported. */
         if (write(2, line, n) < 0)
                 return;
+}
+
+const char *hr_escape(const char *text, char *buf, size_t size)
+{
+        static const char hex[] = "0123456789abcdef";
+        size_t n = 0;
+
+        if (size == 0)
+                return buf;
+        for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
+                if (*c >= 0x20 && *c <= 0x7e && *c != '\\' && *c != '"') {
+                        if (n + 1 >= size)
+                                break;
+                        buf[n++] = (char)*c;
+                        continue;
+                }
+                if (n + 4 >= size)
+                        break;
+                buf[n++] = '\\';
+                buf[n++] = 'x';
+                buf[n++] = hex[*c >> 4];
+                buf[n++] = hex[*c & 0xf];
+        }
+        buf[n] = '\0';
+        return buf;
 }

@@ -216,18 +216,21 @@ static int unlinked(struct hr_syncer *sy, const char *name)
         return 1;
 }
 
-/* One cycle: read if something changed, judge, reconcile, publish. */
+/* One cycle: read if something changed, judge, reconcile, publish. The clock is read before
+ * the snapshot: the terminal took it before that, whatever its own clock says (the rules and
+ * bots judge by the earlier of the two, docs/reconcile.md "Clocks"). */
 static enum hr_verdict cycle(struct hr_syncer *sy, struct hr_source *src, int changed)
 {
         struct hf_snapshot snap;
         enum hr_event ev = HR_EV_NONE;
         enum hr_verdict v;
         char why[256] = "";
+        int64_t read_ns = now_ns();
 
         memset(&snap, 0, sizeof(snap));
         if (changed > 0)
                 ev = read_snapshot(src, &snap, why, sizeof(why));
-        v = hr_syncer_step(sy, ev, &snap, why, now_ns());
+        v = hr_syncer_step(sy, ev, &snap, why, read_ns, now_ns());
         hf_free(&snap);
         publish(sy, NULL);
         return v;

@@ -10,14 +10,15 @@
  *   3. slot -> tagged hedges, by counting sort on the slot number (no per-slot allocation);
  *   4. every used slot is read once and judged with its tagged hedges.
  *
- * Times: slot times are this host's CLOCK_REALTIME(_COARSE), snapshot times the terminal's
- * clock. A decision that needs "the snapshot was taken after t" (rule 1, and duplicates
- * against an older lock) asks for both clocks to be past t + grace: the terminal's, because
- * the snapshot carries it, and ours, because a terminal clock running ahead would otherwise
- * make a snapshot taken before the hedge filled look newer than its activation. Rule 3 asks
- * only the snapshot's time, because bots wait on exactly that (HELPER protocol: a bot resets
- * an unknown-outcome lock once the syncer has published a snapshot time > lock + grace, so the
- * syncer must have adopted by then whatever that snapshot shows).
+ * Times: slot times are this host's CLOCK_REALTIME(_COARSE), a snapshot's time_ms the
+ * terminal's clock. Every decision that needs "the snapshot was taken more than grace after t"
+ * (settled: rules 1, 2, 3, 4 and 7) uses the snapshot's time, the earlier of its time_ms and
+ * the local time the syncer began to read it. A snapshot cannot have been taken after we read
+ * it, so a terminal clock running ahead cannot make a snapshot taken before a fill, a close or
+ * a reset look newer than it; a terminal clock behind ours only makes the syncer wait longer.
+ * The sync block publishes the same time (hr_snapshot_time_ms), and bots wait on it: a bot
+ * resets an unknown-outcome lock once the syncer has published a snapshot time > lock + grace,
+ * so by then the syncer, judging by that same time, has adopted whatever that snapshot shows.
  */
 #include "reconcile.h"
 
@@ -38,6 +39,9 @@
 #define NO_SLOT        UINT32_MAX
 #define FOREIGN_NONE   UINT32_MAX
 #define INSTANCE_MASK  UINT64_C(0xfffff) /* a tag carries the low 20 bits of instance_id */
+/* Room for a snapshot's comment or symbol once escaped for the log (hr_escape). */
+#define COMMENT_TEXT HR_ESCAPED_SIZE(sizeof(((struct hf_position *)0)->comment))
+#define SYMBOL_TEXT  HR_ESCAPED_SIZE(sizeof(((struct hf_position *)0)->symbol))
 
 /* Hash set/map of nonzero 64-bit identifiers, open addressing, linear probing. */
 struct idmap {
@@ -94,7 +98,8 @@ struct pass {
         struct hr_state *st;
         struct generation *cur, *last;
         struct hr_result *res;
-        int64_t now_ns, snap_ns;
+        int64_t now_ns;
+        int64_t snap_ns; /* the snapshot's time (see the top), in ns */
         uint32_t n_hedges, n_tagged, used;
         uint32_t instance; /* low 20 bits of this segment's instance_id */
         int deals_indexed; /* st->deals holds this pass's deals; deals_err if that failed */
@@ -205,7 +210,7 @@ static void warn_tag(struct pass *p, uint64_t identifier, const char *fmt, ...)
 static void warn_tag(struct pass *p, uint64_t identifier, const char *fmt, ...)
 {
         uint32_t *mine = idmap_slot(&p->cur->warned, identifier, 1);
-        char msg[256];
+        char msg[512];
         va_list ap;
 
         if (*mine)
@@ -354,6 +359,8 @@ static int parse_tag(struct pass *p, struct hedge *h, struct hshm_tag *tag)
 /* Step 2: what each hedge's tag names here. */
 static void resolve_tags(struct pass *p)
 {
+        char text[COMMENT_TEXT];
+
         for (uint32_t i = 0; i < p->n_hedges; i++) {
                 struct hedge *h = &p->cur->hedges[i];
                 struct hshm_tag_match m;
@@ -367,7 +374,7 @@ static void resolve_tags(struct pass *p)
                                 warn_tag(p, h->identifier,
                                          "comment \"%s\" holds a damaged tag (cut or rewritten "
                                          "by the broker?)",
-                                         h->comment);
+                                         hr_escape(h->comment, text, sizeof(text)));
                         continue;
                 }
                 err = resolve(p, &tag, &m);
@@ -379,7 +386,7 @@ static void resolve_tags(struct pass *p)
                         warn_tag(p, h->identifier,
                                  "tag in \"%s\" names no position of this "
                                  "segment (%s)",
-                                 h->comment, hshm_strerror(err));
+                                 hr_escape(h->comment, text, sizeof(text)), hshm_strerror(err));
                         continue;
                 }
                 h->slot = m.slot;
@@ -423,12 +430,10 @@ static int group_by_slot(struct pass *p)
         return 0;
 }
 
-/* "The snapshot was taken more than grace after t", by both clocks (see the top). */
+/* "The snapshot was taken more than grace after t", by the snapshot's time (see the top). */
 static int settled(const struct pass *p, int64_t t)
 {
-        int64_t after = t + p->cfg->grace_ns;
-
-        return p->snap_ns > after && p->now_ns > after;
+        return p->snap_ns > t + p->cfg->grace_ns;
 }
 
 enum relation { REL_CURRENT, REL_OLDER, REL_NEWER };
@@ -503,6 +508,7 @@ static const char *hedge_symbol(const struct hedge *h)
 
 static void adopt_available(struct pass *p, const struct hshm_status *st, const struct hedge *h)
 {
+        char symbol[SYMBOL_TEXT];
         uint64_t token;
         int err = hshm_lock(p->s, st->group, st->symbol, &token);
 
@@ -522,7 +528,7 @@ static void adopt_available(struct pass *p, const struct hshm_status *st, const 
                "adopted %s/%s (slot %" PRIu32 "): untracked tagged %s %" PRIu64 " %s, slot was "
                "AVAILABLE; now ACTIVE [rule 2]",
                st->group, st->symbol, st->slot, h->is_order ? "order" : "hedge", h->identifier,
-               h->symbol);
+               hr_escape(h->symbol, symbol, sizeof(symbol)));
 }
 
 /* Rule 3 (rule 7 for an orphan): the slot's own hedge, found with the lock's tag on the hedge
@@ -531,7 +537,7 @@ static void adopt_hedging(struct pass *p, const struct hshm_status *st, const st
                           const struct hf_deal *deal, const struct ho_lock *l)
 {
         int err = hshm_activate(p->s, st->token, h->identifier, hedge_symbol(h));
-        char who[128] = "", by_deal[96] = "";
+        char who[128] = "", by_deal[96] = "", symbol[SYMBOL_TEXT];
 
         if (err != 0) {
                 failed(p, st, "adopting (activate)", err);
@@ -548,8 +554,9 @@ static void adopt_hedging(struct pass *p, const struct hshm_status *st, const st
                "adopted %s/%s (slot %" PRIu32 "): %s %" PRIu64 " %s carries the tag of the "
                "slot's lock%s, HEDGING %" PRId64 " ms%s%s; now ACTIVE [rule %s]",
                st->group, st->symbol, st->slot, h->is_order ? "order" : "hedge", h->identifier,
-               h->symbol, by_deal, (p->now_ns - st->lock_ns) / NS_PER_MS, l->orphan ? ", " : "",
-               who, l->orphan ? "7, as rule 3" : "3");
+               hr_escape(h->symbol, symbol, sizeof(symbol)), by_deal,
+               (p->now_ns - st->lock_ns) / NS_PER_MS, l->orphan ? ", " : "", who,
+               l->orphan ? "7, as rule 3" : "3");
 }
 
 /* Rule 7: nothing at the broker carries the lock's tag, in a snapshot taken after the lock
@@ -652,10 +659,16 @@ static const struct hedge *deal_hedge(const struct pass *p, const struct hf_deal
         return h != NULL && h->slot == NO_SLOT ? h : NULL;
 }
 
-/* Rules 2 and 4b for an AVAILABLE slot. */
+/* Rules 2 and 4b for an AVAILABLE slot, judged only on a snapshot taken more than grace after
+ * the slot last changed: an older one may show the hedge the slot held until a bot closed it
+ * and reset the slot, and adopting that again would track a closed hedge. */
 static void judge_available(struct pass *p, const struct hshm_status *st, const struct hedge **t,
                             uint32_t n)
 {
+        if (n > 0 && !settled(p, st->changed_ns)) {
+                p->res->waiting++;
+                return;
+        }
         if (n == 1)
                 adopt_available(p, st, t[0]);
         else if (n >= 2)
@@ -668,7 +681,7 @@ static void judge_hedging(struct pass *p, const struct hshm_status *st, const st
                           uint32_t n)
 {
         const struct hedge *cur[2] = {NULL, NULL}, *old = NULL, *by_deal = NULL;
-        int past_grace = p->snap_ns > st->lock_ns + p->cfg->grace_ns;
+        int past_grace = settled(p, st->lock_ns);
         const struct hf_deal *deal = NULL;
         const char *waiting_for;
         struct ho_lock l;
@@ -692,7 +705,7 @@ static void judge_hedging(struct pass *p, const struct hshm_status *st, const st
                           "two hedges carry the tag of the slot's one lock");
                 return;
         }
-        if (old != NULL && settled(p, st->lock_ns)) {
+        if (old != NULL && past_grace) {
                 /* A hedge of an earlier lock still open, in a snapshot that surely postdates
                  * the new lock (earlier, the old hedge may have been closing as it was taken). */
                 duplicate(p, st, "4c", old->identifier, cur[0] ? cur[0]->identifier : 0,
@@ -704,9 +717,10 @@ static void judge_hedging(struct pass *p, const struct hshm_status *st, const st
                 if (deal != NULL && deal_open(p, deal))
                         by_deal = deal_hedge(p, deal);
         }
-        /* Rule 3 does not wait for an older hedge to settle: bots rely on "a snapshot newer
-         * than my lock + grace was reconciled and my slot is still HEDGING" meaning that no
-         * hedge of theirs was in it. The older hedge is judged again under ACTIVE (4a). */
+        /* Bots rely on "a snapshot newer than my lock + grace was reconciled and my slot is
+         * still HEDGING" meaning that no hedge of theirs was in it. Past grace, that snapshot
+         * either had no older hedge, and rule 3 adopts here, or had one, and 4c made the slot
+         * ERROR above: both are judged by the one time the sync block publishes. */
         if (past_grace && (n_cur == 1 || by_deal != NULL)) {
                 adopt_hedging(p, st, n_cur == 1 ? cur[0] : by_deal, n_cur == 1 ? NULL : deal, &l);
                 return;
@@ -718,7 +732,7 @@ static void judge_hedging(struct pass *p, const struct hshm_status *st, const st
                 return;
         }
         /* Rule 7. Anything with the lock's tag still at the broker holds the release up. */
-        if (n_cur == 1)
+        if (n_cur == 1 || by_deal != NULL)
                 waiting_for = "its tagged hedge is adopted, once a snapshot is past lock + grace";
         else if (old != NULL)
                 waiting_for = "a hedge of an older lock settles (rule 4c)";
@@ -838,8 +852,15 @@ static void judge_slots(struct pass *p)
         }
 }
 
-int hr_reconcile(hshm_store *s, const struct hf_snapshot *snap, const struct hr_config *cfg,
-                 int64_t now_ns, struct hr_result *res)
+int64_t hr_snapshot_time_ms(const struct hf_snapshot *snap, int64_t read_ns)
+{
+        int64_t read_ms = read_ns / NS_PER_MS;
+
+        return snap->time_ms < read_ms ? snap->time_ms : read_ms;
+}
+
+int hr_reconcile_read(hshm_store *s, const struct hf_snapshot *snap, int64_t read_ns,
+                      const struct hr_config *cfg, int64_t now_ns, struct hr_result *res)
 {
         struct pass p = {.s = s, .snap = snap, .cfg = cfg, .res = res, .now_ns = now_ns};
         size_t n = snap->n_positions + snap->n_orders;
@@ -848,7 +869,9 @@ int hr_reconcile(hshm_store *s, const struct hf_snapshot *snap, const struct hr_
         int err;
 
         memset(res, 0, sizeof(*res));
-        p.snap_ns = snap->time_ms * NS_PER_MS;
+        /* In ms, as published, so a bot's "published time > lock + grace" implies this pass's
+         * settled(lock). A read cannot come after the pass. */
+        p.snap_ns = hr_snapshot_time_ms(snap, read_ns < now_ns ? read_ns : now_ns) * NS_PER_MS;
         p.st = cfg->state;
         if (p.st == NULL && (p.st = own = hr_state_new()) == NULL)
                 return -ENOMEM;
@@ -873,6 +896,12 @@ int hr_reconcile(hshm_store *s, const struct hf_snapshot *snap, const struct hr_
 out:
         hr_state_free(own);
         return err;
+}
+
+int hr_reconcile(hshm_store *s, const struct hf_snapshot *snap, const struct hr_config *cfg,
+                 int64_t now_ns, struct hr_result *res)
+{
+        return hr_reconcile_read(s, snap, now_ns, cfg, now_ns, res);
 }
 
 int hr_scan(hshm_store *s, const struct hr_config *cfg, int64_t now_ns, struct hr_result *res)

@@ -60,12 +60,26 @@ struct hr_result {
 };
 
 /*
- * One pass at local time now_ns (CLOCK_REALTIME). Returns 0, or -ENOMEM, or the library's error
- * when the segment's shape cannot be read (HSHM_ECORRUPT); a slot that cannot be read or
- * changed is counted in res and logged, and the pass goes on.
+ * One pass over snap, which the syncer began to read at local time read_ns, at local time now_ns
+ * (both CLOCK_REALTIME, read_ns <= now_ns). Every "taken more than grace after t" of the rules
+ * uses the snapshot's time: the earlier of its time_ms (the terminal's clock) and read_ns, as
+ * hr_snapshot_time_ms publishes it, so a terminal clock running ahead of ours never makes a
+ * snapshot look newer than it is. Returns 0, or -ENOMEM, or the library's error when the
+ * segment's shape cannot be read (HSHM_ECORRUPT); a slot that cannot be read or changed is
+ * counted in res and logged, and the pass goes on.
  */
+int hr_reconcile_read(hshm_store *s, const struct hf_snapshot *snap, int64_t read_ns,
+                      const struct hr_config *cfg, int64_t now_ns, struct hr_result *res);
+
+/* hr_reconcile_read of a snapshot read at now_ns: one built in memory (tests, benchmarks). */
 int hr_reconcile(hshm_store *s, const struct hf_snapshot *snap, const struct hr_config *cfg,
                  int64_t now_ns, struct hr_result *res);
+
+/* The snapshot's time in ms: the earlier of its time_ms and read_ns (the local time the syncer
+ * began to read it). What the sync block publishes as snapshot_time_ms, and never later than
+ * the time the pass judged it by, so a bot that sees it past lock + grace knows that the pass
+ * saw it so too. */
+int64_t hr_snapshot_time_ms(const struct hf_snapshot *snap, int64_t read_ns);
 
 /*
  * No snapshot to act on (degraded, or nothing new): count the orphans and the expired leases

@@ -4,7 +4,8 @@
  * feed (hr_scan, run otherwise, only counts); and the sync block's snapshot_seq and
  * snapshot_time_ms name only snapshots that were reconciled, after the pass, so a bot that
  * sees "snapshot time > my lock + grace, health OK" knows that the syncer has already acted on
- * a snapshot that new.
+ * a snapshot that new. That time is the one the pass judged by (hr_snapshot_time_ms): never
+ * later than when the syncer read the snapshot, whatever the terminal's clock says.
  */
 #include "syncer.h"
 
@@ -105,11 +106,14 @@ static void scan(struct hr_syncer *sy, int64_t now_ns)
         sy->counters.leases_expired = r.leases_expired;
 }
 
-static void reconcile(struct hr_syncer *sy, const struct hf_snapshot *snap, int64_t now_ns)
+static void reconcile(struct hr_syncer *sy, const struct hf_snapshot *snap, int64_t read_ns,
+                      int64_t now_ns)
 {
         struct hr_result *r = &sy->last;
 
-        sy->last_err = hr_reconcile(sy->store, snap, &sy->rcfg, now_ns, r);
+        if (read_ns > now_ns)
+                read_ns = now_ns; /* as the pass takes it: a read cannot come after it */
+        sy->last_err = hr_reconcile_read(sy->store, snap, read_ns, &sy->rcfg, now_ns, r);
         add_result(&sy->counters, r);
         if (sy->last_err != 0) {
                 hr_log(HR_LOG_ERR, "reconcile of snapshot %" PRIu64 " stopped: %s (%s)", snap->seq,
@@ -118,7 +122,7 @@ static void reconcile(struct hr_syncer *sy, const struct hf_snapshot *snap, int6
                 return;            /* not published as reconciled: bots must not rely on it */
         }
         sy->snapshot_seq = snap->seq;
-        sy->snapshot_time_ms = snap->time_ms;
+        sy->snapshot_time_ms = hr_snapshot_time_ms(snap, read_ns);
         /* Gauges: what the pass left, not a sum. */
         sy->counters.orphans_waiting = r->orphans_waiting;
         sy->counters.leases_expired = r->leases_expired;
@@ -132,7 +136,8 @@ static void reconcile(struct hr_syncer *sy, const struct hf_snapshot *snap, int6
 }
 
 enum hr_verdict hr_syncer_step(struct hr_syncer *sy, enum hr_event ev,
-                               const struct hf_snapshot *snap, const char *why, int64_t now_ns)
+                               const struct hf_snapshot *snap, const char *why, int64_t read_ns,
+                               int64_t now_ns)
 {
         uint64_t ok = sy->feed.snapshots_ok, rejected = sy->feed.snapshots_rejected;
         int was_degraded = sy->feed.degraded;
@@ -162,7 +167,7 @@ enum hr_verdict hr_syncer_step(struct hr_syncer *sy, enum hr_event ev,
                        "sync OK: snapshot %" PRIu64 " accepted after %" PRId64 " ms degraded (%s)",
                        snap->seq, (now_ns - since) / NS_PER_MS, was);
         if (v == HR_ACCEPT)
-                reconcile(sy, snap, now_ns);
+                reconcile(sy, snap, read_ns, now_ns);
         if (v != HR_ACCEPT || sy->last_err != 0)
                 scan(sy, now_ns);
         return v;

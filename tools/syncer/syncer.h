@@ -33,7 +33,7 @@ struct hr_syncer {
         struct hr_feed feed;
         struct hshm_sync_counters counters; /* cumulative, continued from the last syncer */
         uint64_t snapshot_seq;              /* last reconciled snapshot */
-        int64_t snapshot_time_ms;
+        int64_t snapshot_time_ms;           /* its time: hr_snapshot_time_ms */
         int64_t started_ns;
         struct hr_result last; /* the last pass */
         int last_err;          /* hr_reconcile's return of the last pass */
@@ -47,12 +47,14 @@ int hr_syncer_init(struct hr_syncer *sy, hshm_store *store, const struct hr_sync
                    const struct hshm_sync_counters *counters, int64_t now_ns);
 void hr_syncer_fini(struct hr_syncer *sy);
 
-/* One cycle: hshm_repair; judge ev (see hr_feed_judge) and, on HR_ACCEPT only, reconcile snap;
- * without a pass, hr_scan for the orphan gauges, at most once a second (HR_GAUGE_PERIOD_NS).
- * Logs the feed's transitions (degraded, recovered), every rejection and every repair.
- * Returns the verdict. */
+/* One cycle at local time now_ns: hshm_repair; judge ev (see hr_feed_judge) and, on HR_ACCEPT
+ * only, reconcile snap, whose read began at local time read_ns (<= now_ns; used only with a
+ * snapshot); without a pass, hr_scan for the orphan gauges, at most once a second
+ * (HR_GAUGE_PERIOD_NS). Logs the feed's transitions (degraded, recovered), every rejection and
+ * every repair. Returns the verdict. */
 enum hr_verdict hr_syncer_step(struct hr_syncer *sy, enum hr_event ev,
-                               const struct hf_snapshot *snap, const char *why, int64_t now_ns);
+                               const struct hf_snapshot *snap, const char *why, int64_t read_ns,
+                               int64_t now_ns);
 
 /* The sync block as of now_ns. */
 void hr_syncer_block(const struct hr_syncer *sy, int64_t now_ns, struct hshm_sync *out);
