@@ -305,7 +305,8 @@ struct hshm_sync {
         int64_t started_ns;       /* CLOCK_REALTIME */
         int64_t heartbeat_ns;     /* CLOCK_REALTIME of its last cycle */
         uint64_t snapshot_seq;    /* sequence number of the last good snapshot */
-        int64_t snapshot_time_ms; /* terminal time of the last good snapshot */
+        int64_t snapshot_time_ms; /* time of the last reconciled snapshot: its terminal time, or
+                                   * when the syncer read it if earlier */
         int degraded;
         int64_t degraded_since_ns;
         char degraded_reason[HSHM_SYNC_REASON_MAX + 1];
