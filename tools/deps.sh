@@ -4,7 +4,7 @@
 set -euo pipefail
 
 hedgeshm_deps() {
-        local pkgs=(gcc pkg-config meson ninja-build liburcu-dev libcmocka-dev python3 python3-dev "$@")
+        local pkgs=(gcc pkg-config meson ninja-build liburcu-dev libcmocka-dev python3 python3-dev spin "$@")
         local missing=()
         for p in "${pkgs[@]}"; do
                 dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

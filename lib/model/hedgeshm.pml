@@ -1,13 +1,14 @@
 /*
  * The hedge protocol of hedgeshm as a Promela model, checked with spin (check.sh). One slot
- * (one position), two bot processes that crash and restart, the syncer, the broker, the clock
- * and an operator. docs/model.md maps every process and variable to the C code it stands for
- * (lib/slot.c, tools/syncer/reconcile.c, tools/hedge-demo.c), and lists the assumptions.
+ * (one position), two bot processes that crash and restart, the syncer, the broker, time and
+ * an operator. docs/model.md maps every process and variable to the C code it stands for
+ * (lib/slot.c, tools/syncer/reconcile.c and orphan.c, the bot protocol of docs/reconcile.md
+ * and tools/hedge-demo.c) and states the assumptions.
  *
  * Properties:
  *   - never two open hedges for the position: assert in Broker, at every fill;
- *   - fencing: a token is accepted (activate, reset) only while the lock that made it is the
- *     slot's current lock: assert in accept();
+ *   - fencing: a token is accepted (activate, reset, release) only while the lock that made
+ *     it is the slot's current lock: assert in accept();
  *   - no slot stuck: ltl stuck, a HEDGING slot whose owner is dead or whose lease ran out
  *     eventually leaves HEDGING (checked with weak fairness).
  *
@@ -23,7 +24,7 @@
 /* Bounds. Every run is finite because the slot's generation is (the library's -EOVERFLOW:
  * a lock needs three generations left, mark_error two, the rest one). Masks are 16 bits. */
 #ifndef MAXGEN
-#define MAXGEN 8
+#define MAXGEN 6
 #endif
 #define NBOTS 2
 #ifndef RESTARTS
@@ -55,33 +56,48 @@
 byte st = AVAILABLE;
 byte gen = 0;
 byte owner = 0;
-bit writing = 0;  /* WRITING: the winner of the last CAS has not published yet */
-bit expired = 0;  /* the lease of the current lock ran out */
-byte token = 0;   /* generation of the last lock (the low bits of its token) */
-byte ticket = 0;  /* ACTIVE, ERROR: the hedge's identifier */
+bit writing = 0; /* WRITING: the winner of the last CAS has not published yet */
+bit expired = 0; /* the lease of the current lock ran out */
+byte token = 0;  /* generation of the last lock (the low bits of its token) */
+byte ticket = 0; /* ACTIVE: the hedge's identifier */
 
 bit alive[IDS];
 chan sigkill = [0] of { byte }; /* rendezvous: the victim dies in the same step as the kill */
-byte sid;          /* the syncer's current identity */
+byte sid;                       /* the syncer's current identity */
 
 /* The broker. Filled and pending orders are both open hedges here: both count as a hedge. */
-short bopen = 0;         /* bit t: the hedge tagged t is open */
+short bopen = 0;    /* bit t: the hedge tagged t is open */
 byte nopen = 0;
-short inflight = 0;      /* bit t: the order tagged t is sent and not yet at the broker */
-byte ord[FIRST_SYNCER];  /* per bot identity: the tag of its order in flight, or 0 */
+short inflight = 0; /* bit t: the order tagged t is sent and not yet at the broker */
+byte ord[FIRST_SYNCER]; /* per bot identity: the tag of its order in flight, or 0 */
 byte reply[FIRST_SYNCER];
 
-/* Time, abstracted to the grace points of locks. The assumption the real system rests on:
- * by lock + grace, the lock's order (if any) has reached the broker and shows in its
- * snapshots. So the clock passes lock t's grace point only when t's order is not in flight
- * and t's bot, if alive, has sent it. */
-bit graced = 0;     /* the last lock (and so every earlier one) is past its grace point */
-short unsent = 0;   /* bit t: lock t's bot is alive and has not sent its order, nor given up */
+/*
+ * Time, as the grace points of the last lock (docs/reconcile.md: settled(t) is "snapshot time
+ * > t + grace"). A snapshot records which of them had passed when it was taken.
+ *   lock_g   lock + grace. Passes whenever it likes: a bot may be slower than that.
+ *   send_g   the lock's order sent + grace. Assumption: an order shows in every snapshot taken
+ *            more than grace after it was sent, so this passes only once it is at the broker.
+ *   quiet_g  quiet time + grace (orphan.c): the owner is dead or its lease ran out, and a dead
+ *            bot sends nothing more, a live one nothing after its lease (it checks the lease
+ *            as it sends). So this passes only once the lock's order, if any, is at the broker.
+ */
+bit lock_g = 0;
+bit sent = 0; /* the last lock's order was sent */
+bit send_g = 0;
+bit quiet_g = 0;
 
-byte published = 0; /* sync block: the newest lock past its grace point in a snapshot
-                     * reconciled and published with health OK */
+/* The sync block: the syncer published (health OK) a snapshot it reconciled that was taken
+ * past the last lock's send_g. Bots compare the published time with their own. */
+bit published = 0;
 
-byte curlock = 0;   /* ghost: the lock the slot's current HEDGING/ACTIVE belongs to, or 0 */
+/* What the syncer's snapshot of this pass has in common with the slot now: nothing changed
+ * since (settled for rule 1 and rule 2), or at least the same lock (rules 3, 4 and 7). Kept
+ * here because every transition must clear them; they mean nothing outside a pass. */
+bit snap_same_gen = 0;
+bit snap_same_lock = 0;
+
+byte curlock = 0; /* ghost: the lock the slot's current HEDGING/ACTIVE belongs to, or 0 */
 
 byte kills = 0;
 byte restarts = 0;
@@ -114,7 +130,13 @@ inline lock(who, tk, ok)
                 token = gen;
                 expired = 0;
                 curlock = gen;
-                graced = 0;
+                lock_g = 0;
+                sent = 0;
+                send_g = 0;
+                quiet_g = 0;
+                published = 0;
+                snap_same_gen = 0;
+                snap_same_lock = 0;
                 tk = gen;
                 ok = 1
         :: else -> ok = 0
@@ -132,9 +154,28 @@ inline activate(tk, id, ok)
                 st = ACTIVE;
                 ticket = id;
                 expired = 0;
+                quiet_g = 0;
+                snap_same_gen = 0;
                 ok = 1
         :: else -> ok = 0
         fi
+}
+
+/* Back to AVAILABLE: the fields only HEDGING and ACTIVE mean anything by are cleared. */
+inline to_available()
+{
+        gen++;
+        st = AVAILABLE;
+        owner = 0;
+        ticket = 0;
+        expired = 0;
+        lock_g = 0;
+        sent = 0;
+        send_g = 0;
+        quiet_g = 0;
+        published = 0;
+        snap_same_gen = 0;
+        curlock = 0
 }
 
 /* decide_reset: HEDGING at tk or ACTIVE at tk + 1 -> AVAILABLE. */
@@ -143,12 +184,19 @@ inline reset(tk, ok)
         if
         :: ((st == HEDGING && gen == tk) || (st == ACTIVE && gen == tk + 1)) && !writing ->
                 accept(tk);
-                gen++;
-                st = AVAILABLE;
-                owner = 0;
-                ticket = 0;
-                expired = 0;
-                curlock = 0;
+                to_available();
+                ok = 1
+        :: else -> ok = 0
+        fi
+}
+
+/* decide_release (hshm_release): HEDGING at tk only -> AVAILABLE. */
+inline release(tk, ok)
+{
+        if
+        :: st == HEDGING && gen == tk && !writing ->
+                accept(tk);
+                to_available();
                 ok = 1
         :: else -> ok = 0
         fi
@@ -165,24 +213,33 @@ inline mark_error(ok)
                 owner = 0;
                 ticket = 0;
                 expired = 0;
+                lock_g = 0;
+                sent = 0;
+                send_g = 0;
+                quiet_g = 0;
+                published = 0;
+                snap_same_gen = 0;
                 curlock = 0;
                 ok = 1
         :: else -> ok = 0
         fi
 }
 
-/* A bot's unknown outcome (hedge-demo.c settle_unknown): wait until the syncer published a
- * snapshot past lock + grace, then read the slot. HEDGING at its lock means the syncer saw no
- * hedge of this lock in that snapshot, so nothing filled and the bot resets. ACTIVE at the
- * next generation means the syncer adopted it; anything else moved on. Or the wait times out
- * and the slot stays HEDGING, held by a live bot, until its lease runs out. */
+/*
+ * A bot's unknown outcome: wait until the syncer published a snapshot taken more than grace
+ * after the order was sent, then read the slot. HEDGING at its lock means the syncer saw no
+ * hedge of this lock in that snapshot (rule 3 would have adopted it), so nothing filled, and
+ * the bot releases (hshm_release: should the syncer adopt in between, it is refused). ACTIVE
+ * at the next generation means adopted; anything else moved on. Or the wait times out and
+ * the slot stays HEDGING, held by a live bot, until its lease runs out.
+ */
 inline settle_unknown()
 {
         if
-        :: atomic { published >= tok -> ok = st == HEDGING && gen == tok }
+        :: atomic { (published || token != tok) -> ok = st == HEDGING && gen == tok }
            atomic {
                 if
-                :: ok -> reset(tok, ok);
+                :: ok -> release(tok, ok);
                          if
                          :: ok -> w = 1 /* unknown outcome released by its bot */
                          :: else
@@ -192,16 +249,16 @@ inline settle_unknown()
                 tok = 0;
                 ok = 0
            }
-        :: atomic { tok = 0 } /* SYNC_WAIT_MS ran out: undecided */
+        :: atomic { tok = 0 } /* the wait ran out: undecided */
         fi
 }
 
-/* A bot (hedge-demo.c run_bot), killed at any point by Killer through sigkill. */
+/* A bot (hedge-demo.c run_bot with the checks of docs/reconcile.md "what bots may rely on"),
+ * killed at any point by Killer through sigkill. */
 proctype Bot(byte first)
 {
         byte me = first;
         byte tok = 0;
-        byte res = NONE;
         bit ok = 0;
 
         do
@@ -212,46 +269,58 @@ end_idle:
                         st == AVAILABLE && !writing && gen + 3 <= MAXGEN ->
                         lock(me, tok, ok);
                         writing = 1;
-                        unsent = unsent | BIT(tok);
                         ok = 0
                    }
                    writing = 0; /* hshm_lock: the payload is written, publish */
-                   atomic { /* the tagged order goes out */
+                   if
+                   :: atomic { /* checked as the tagged order goes out: still its lock,
+                                * and within the lease */
+                        st == HEDGING && gen == tok && !expired ->
                         ord[me] = tok;
                         inflight = inflight | BIT(tok);
-                        unsent = unsent & ~BIT(tok)
-                   }
-end_reply:
-                   atomic { reply[me] != NONE -> res = reply[me]; reply[me] = NONE }
-                   if
-                   :: atomic { res == FILLED -> res = NONE;
-                        activate(tok, tok, ok);
-                        if
-                        :: ok -> writing = 1
-                        :: else /* HSHM_ESTATE: the syncer adopted it first */
-                        fi
+                        sent = 1
                       }
-                      atomic {
-                        if
-                        :: ok -> writing = 0 /* publish */
-                        :: else
-                        fi;
+                      /* The reply, and what the bot does on it in the same step: dying
+                       * between the two is dying before the reply, as the reply dies too. */
+                      if
+                      :: atomic { reply[me] == FILLED -> reply[me] = NONE;
+                                activate(tok, tok, ok);
+                                if
+                                :: ok -> writing = 1
+                                :: else /* HSHM_ESTATE: the syncer adopted it first */
+                                fi
+                         }
+                         atomic {
+                                if
+                                :: ok -> writing = 0 /* publish */
+                                :: else
+                                fi;
+                                tok = 0;
+                                ok = 0
+                         }
+                      :: atomic { reply[me] == REJECTED -> reply[me] = NONE;
+                                reset(tok, ok);
+                                tok = 0;
+                                ok = 0
+                         }
+                      :: atomic { reply[me] == LOST -> reply[me] = NONE }
+                         settle_unknown()
+                      fi
+                   :: atomic { /* the lease ran out first (or the lock was taken from it):
+                                * send nothing, give the lock back */
+                        !(st == HEDGING && gen == tok && !expired) -> reset(tok, ok);
                         tok = 0;
                         ok = 0
                       }
-                   :: atomic { res == REJECTED -> res = NONE; reset(tok, ok); tok = 0; ok = 0 }
-                   :: atomic { res == LOST -> res = NONE }
-end_unknown:
-                      settle_unknown()
                    fi
                 od
            } unless {
                 atomic {
                         sigkill?eval(me) -> kills++;
                         alive[me] = 0;
-                        unsent = unsent & ~BIT(tok); /* a dead bot sends nothing more */
                         reply[me] = NONE;
-                        tok = 0; res = NONE; ok = 0
+                        tok = 0;
+                        ok = 0
                 }
            }
            if
@@ -262,7 +331,6 @@ end_unknown:
            fi
         od
 }
-
 
 /* The broker: orders reach it and fill or are rejected, replies may be lost, and an open
  * hedge may close at any time (stop-loss, take-profit). */
@@ -314,13 +382,16 @@ end_broker:
         od
 }
 
-/* Time passing: grace points of locks, in lock order, and the lease of the current lock. */
+/* Time passing: the grace points of the last lock (see above) and its lease. */
 proctype Clock()
 {
 end_clock:
         do
-        :: atomic { /* the grace points of every lock up to the last */
-                !graced && token != 0 && (unsent | inflight) == 0 -> graced = 1
+        :: atomic { (st == HEDGING || st == ACTIVE) && !lock_g -> lock_g = 1 }
+        :: atomic { lock_g && sent && !send_g && (inflight & BIT(token)) == 0 -> send_g = 1 }
+        :: atomic {
+                lock_g && !quiet_g && st == HEDGING && !writing && LOST_OWNER &&
+                (inflight & BIT(token)) == 0 -> quiet_g = 1
            }
         :: atomic { st == HEDGING && !expired -> expired = 1 }
         od
@@ -344,48 +415,50 @@ end_killer:
 }
 
 /* The operator (`hedgectl clear`, docs/reconcile.md rule E): clears an ERROR slot once the
- * broker holds no hedge of the position. A person is slower than the grace, so every lock is
- * past its grace point by then. */
+ * broker holds no hedge of the position (closing the extra one is the operator's job; here
+ * the broker closes it in its own time). */
 proctype Operator()
 {
 end_operator:
         do
         :: atomic {
-                st == ERROR && !writing && bopen == 0 && inflight == 0 && graced &&
-                gen + 1 <= MAXGEN -> gen++;
+                st == ERROR && !writing && bopen == 0 && gen + 1 <= MAXGEN ->
+                gen++;
                 st = AVAILABLE;
-                owner = 0;
-                ticket = 0;
+                snap_same_gen = 0;
                 w = 2 /* cleared */
            }
         od
 }
 
 /* What the syncer decided from its snapshot and its read of the slot. */
-#define DO_NOTHING 0
-#define DO_ADOPT   1 /* rule 2: lock, then activate with hedge x */
-#define DO_ERROR   2 /* rule 4: read again, then mark ERROR */
-#define DO_ACTIVATE 3 /* rule 3: activate the lock's own hedge */
-#define DO_ADOPT_ORPHAN 4 /* orphan rule, the lock's hedge is open: the same */
-#define DO_RELEASE 5 /* orphan rule: no hedge of the lock, reset */
-#define DO_RESET   6 /* rule 1: the hedge closed, reset */
+#define DO_NOTHING      0
+#define DO_ADOPT        1 /* rule 2: lock, then activate with hedge x */
+#define DO_ERROR        2 /* rule 4: read again, then mark ERROR */
+#define DO_ACTIVATE     3 /* rule 3: activate the lock's own hedge */
+#define DO_ADOPT_ORPHAN 4 /* rule 7, the lock's hedge is open: as rule 3 */
+#define DO_RELEASE      5 /* rule 7: nothing of the lock at the broker, hshm_release */
+#define DO_RESET        6 /* rule 1: the hedge closed, hshm_reset */
 
-/* "The snapshot was taken more than grace after lock l" (reconcile.c settled). */
-#define SETTLED(l) ((l) <= s_graced)
+/* settled(t) for the lock the syncer read (reconcile.c settled): the snapshot saw that lock,
+ * and the grace point of t had passed when it was taken. */
+#define SETTLED_LOCK   (snap_same_lock && s_lock_g)
+#define SETTLED_QUIET  (snap_same_lock && s_quiet_g)
+#define SETTLED_CHANGE snap_same_gen /* the slot's last change, and rule 1's activation */
 
 /* Forget a pass. */
 inline forget()
 {
-        s_open = 0; s_graced = 0; s_gen = 0;
-        r_gen = 0;
-        act = DO_NOTHING; ok = 0; x = 0; tk = 0; fresh = 0
+        s_open = 0; snap_same_gen = 0; snap_same_lock = 0;
+        s_lock_g = 0; s_send_g = 0; s_quiet_g = 0;
+        r_gen = 0; act = DO_NOTHING; ok = 0; x = 0; tk = 0; fresh = 0
 }
 
 /* The end of a pass: publish the snapshot's time in the sync block (health OK). */
 inline publish()
 {
         if
-        :: s_graced > published -> published = s_graced
+        :: s_send_g && snap_same_lock -> published = 1
         :: else
         fi;
         forget()
@@ -402,16 +475,16 @@ inline lowest(m)
 }
 
 /*
- * Read the slot (hshm_slot_status, hshm_owner_liveness) and judge it against the snapshot
- * (reconcile.c judge_slots). Tags newer than the slot's lock (rule 5d) cannot occur: the
- * snapshot was taken before the read, and tags only come from locks.
+ * Read the slot (hshm_slot_status, hshm_owner_liveness, hshm_lease_expired) and judge it
+ * against the snapshot (reconcile.c judge_slots). Tags newer than the slot's lock (rule 5d)
+ * cannot occur: the snapshot was taken before the read, and tags only come from locks.
  */
 inline judge()
 {
         r_gen = gen;
         if
         :: writing -> skip /* -EAGAIN: skipped this pass (raced) */
-        :: !writing && st == AVAILABLE && s_open != 0 ->
+        :: !writing && st == AVAILABLE && s_open != 0 && SETTLED_CHANGE ->
                 if
                 :: (s_open & (s_open - 1)) == 0 -> /* rule 2: exactly one tagged hedge */
                         lowest(s_open);
@@ -419,34 +492,35 @@ inline judge()
                 :: else -> act = DO_ERROR /* rule 4b */
                 fi
         :: !writing && st == HEDGING ->
+                other = s_open & ~BIT(token); /* hedges of older locks */
                 if
-                :: (s_open & ~BIT(r_gen)) != 0 && SETTLED(r_gen) ->
-                        act = DO_ERROR /* 4c: a hedge of an older lock is still open */
-                :: (s_open & ~BIT(r_gen)) == 0 || !SETTLED(r_gen) ->
-                        if
-                        :: (s_open & BIT(r_gen)) != 0 && SETTLED(r_gen) && !LOST_OWNER ->
-                                act = DO_ACTIVATE /* rule 3 */
-                        :: (s_open & BIT(r_gen)) != 0 && SETTLED(r_gen) && LOST_OWNER ->
-                                act = DO_ADOPT_ORPHAN /* orphan rule, the hedge is there */
-                        :: (s_open & BIT(r_gen)) == 0 && SETTLED(r_gen) && LOST_OWNER ->
-                                act = DO_RELEASE /* orphan rule */
-                        :: else /* waiting: for the grace, or for the owner */
+                :: other != 0 && SETTLED_LOCK -> act = DO_ERROR /* 4c */
+                :: (s_open & BIT(token)) != 0 && SETTLED_LOCK && other == 0 ->
+                        if /* rule 3, or rule 7's adoption */
+                        :: LOST_OWNER -> act = DO_ADOPT_ORPHAN
+                        :: else -> act = DO_ACTIVATE
                         fi
-                fi
+                :: s_open == 0 && SETTLED_QUIET && LOST_OWNER -> act = DO_RELEASE /* rule 7 */
+                :: else /* waiting: for the grace, the quiet time, or the owner */
+                fi;
+                other = 0
         :: !writing && st == ACTIVE ->
                 other = s_open & ~BIT(ticket);
                 if
-                :: (other & BIT(token)) != 0 || (other != 0 && SETTLED(token)) ->
+                :: (other & BIT(token)) != 0 || (other != 0 && SETTLED_LOCK) ->
                         act = DO_ERROR /* 4a */
-                :: other == 0 && (s_open & BIT(ticket)) == 0 && s_gen >= r_gen ->
+                :: other == 0 && (s_open & BIT(ticket)) == 0 && SETTLED_CHANGE ->
                         act = DO_RESET /* rule 1: closed after the activation */
                 :: else
                 fi;
                 other = 0
-        :: else /* AVAILABLE with no tagged hedge; ERROR: left for a person */
+        :: else /* AVAILABLE with no tagged hedge, or not settled(change); ERROR: left alone */
         fi;
-        s_open = 0; /* what acting needs is in act, r_gen and x; s_graced is published */
-        s_gen = 0
+        /* What acting needs is in act, r_gen and x; publishing, in s_send_g. */
+        s_open = 0;
+        s_lock_g = 0;
+        s_quiet_g = 0;
+        snap_same_gen = 0
 }
 
 /*
@@ -458,8 +532,7 @@ inline judge()
 proctype Syncer()
 {
         short s_open = 0, other = 0;
-        byte s_graced = 0, s_gen = 0; /* the snapshot: hedges, the last lock past its grace
-                                       * point (0: none), the slot's generation then */
+        bit s_lock_g = 0, s_send_g = 0, s_quiet_g = 0; /* the snapshot: hedges, grace points */
         byte r_gen = 0;               /* the slot's generation as read */
         bit ok = 0, fresh = 0;
         byte act = DO_NOTHING, tk = 0, x = 0;
@@ -470,14 +543,21 @@ end_cycle:
                 atomic {
                         if /* hshm_repair: complete a dead writer's transition */
                         :: writing && !alive[owner] && st == HEDGING ->
-                                writing = 0;
-                                expired = 1; /* an interrupted lock: HEDGING, lease over */
+                                writing = 0; /* an interrupted lock: HEDGING, locked and */
+                                lock_g = 0;  /* its lease over at the time of the repair */
+                                expired = 1;
                                 w = 9
                         :: writing && !alive[owner] && st == ACTIVE ->
                                 writing = 0;
-                                st = ERROR; /* an interrupted activate: its ticket is unknown */
+                                gen++;      /* an interrupted activate: ERROR, as its */
+                                st = ERROR; /* ticket may be torn */
                                 owner = 0;
                                 ticket = 0;
+                                lock_g = 0;
+                                sent = 0;
+                                send_g = 0;
+                                published = 0;
+                                snap_same_gen = 0;
                                 curlock = 0;
                                 w = 10
                         :: else
@@ -487,92 +567,92 @@ end_cycle:
                         :: true -> /* the terminal writes a snapshot */
                                 fresh = 1;
                                 s_open = bopen;
-                                if
-                                :: graced -> s_graced = token
-                                :: else -> s_graced = 0
-                                fi;
-                                s_gen = gen
+                                snap_same_gen = 1;
+                                snap_same_lock = 1;
+                                s_lock_g = lock_g;
+                                s_send_g = send_g;
+                                s_quiet_g = quiet_g
                         fi
                 }
                 if
-                :: fresh -> atomic {
-                        fresh = 0;
-                        judge();
+                :: fresh ->
+                        atomic {
+                                fresh = 0;
+                                judge();
+                                if
+                                :: act == DO_NOTHING -> publish()
+                                :: else
+                                fi
+                        }
                         if
-                        :: act == DO_NOTHING -> publish()
-                        :: else
-                        fi
-                }
-                if
-                :: act == DO_ADOPT ->
-                        atomic { lock(sid, tk, ok) }
-                        atomic {
-                                if
-                                :: ok -> activate(tk, x, ok);
+                        :: act == DO_ADOPT ->
+                                atomic { lock(sid, tk, ok) }
+                                atomic {
                                         if
-                                        :: ok -> w = 4 /* rule 2 adoption */
-                                        :: else -> reset(tk, ok) /* give back our lock */
-                                        fi
-                                :: else
-                                fi;
-                                tk = 0;
-                                publish()
-                        }
-                :: act == DO_ERROR ->
-                        atomic { /* read again: act only if nothing changed */
-                                ok = gen == r_gen
-                        }
-                        atomic {
-                                if
-                                :: ok -> mark_error(ok);
-                                        if
-                                        :: ok -> w = 3 /* duplicate marked */
+                                        :: ok -> activate(tk, x, ok);
+                                                if
+                                                :: ok -> w = 4 /* rule 2 adoption */
+                                                :: else -> reset(tk, ok) /* give it back */
+                                                fi
                                         :: else
-                                        fi
-                                :: else
-                                fi;
-                                publish()
-                        }
-                :: act == DO_ACTIVATE ->
-                        atomic {
-                                activate(r_gen, r_gen, ok);
-                                if
-                                :: ok -> w = 6 /* lost reply adopted */
-                                :: else
-                                fi;
-                                publish()
-                        }
-                :: act == DO_ADOPT_ORPHAN ->
-                        atomic {
-                                activate(r_gen, r_gen, ok);
-                                if
-                                :: ok -> w = 5 /* orphan adopted */
-                                :: else
-                                fi;
-                                publish()
-                        }
-                :: act == DO_RELEASE ->
-                        atomic {
-                                reset(r_gen, ok);
-                                if
-                                :: ok -> w = 7 /* orphan released */
-                                :: else
-                                fi;
-                                publish()
-                        }
-                :: act == DO_RESET ->
-                        atomic {
-                                tk = r_gen - 1; /* ACTIVE at lock + 1 */
-                                reset(tk, ok);
-                                if
-                                :: ok -> w = 8 /* closed hedge reset */
-                                :: else
-                                fi;
-                                publish()
-                        }
-                :: act == DO_NOTHING
-                fi
-                :: else
+                                        fi;
+                                        publish()
+                                }
+                        :: act == DO_ERROR ->
+                                atomic { /* read again: act only if nothing changed */
+                                        ok = gen == r_gen
+                                }
+                                atomic {
+                                        if
+                                        :: ok -> mark_error(ok);
+                                                if
+                                                :: ok -> w = 3 /* duplicate marked */
+                                                :: else
+                                                fi
+                                        :: else
+                                        fi;
+                                        publish()
+                                }
+                        :: act == DO_ACTIVATE ->
+                                atomic {
+                                        activate(r_gen, r_gen, ok);
+                                        if
+                                        :: ok -> w = 6 /* lost reply adopted */
+                                        :: else
+                                        fi;
+                                        publish()
+                                }
+                        :: act == DO_ADOPT_ORPHAN ->
+                                atomic {
+                                        activate(r_gen, r_gen, ok);
+                                        if
+                                        :: ok -> w = 5 /* orphan adopted */
+                                        :: else
+                                        fi;
+                                        publish()
+                                }
+                        :: act == DO_RELEASE ->
+                                atomic {
+                                        release(r_gen, ok);
+                                        if
+                                        :: ok -> w = 7 /* orphan released */
+                                        :: else
+                                        fi;
+                                        publish()
+                                }
+                        :: act == DO_RESET ->
+                                atomic {
+                                        tk = r_gen - 1; /* ACTIVE at lock + 1 */
+                                        reset(tk, ok);
+                                        if
+                                        :: ok -> w = 8 /* closed hedge reset */
+                                        :: else
+                                        fi;
+                                        publish()
+                                }
+                        :: act == DO_NOTHING
+                        fi
+                :: else /* degraded */
                 fi
            } unless {
                 atomic { /* killed; its supervisor starts a new one */
