@@ -308,6 +308,8 @@ struct hshm_sync {
         int64_t snapshot_time_ms; /* time of the last reconciled snapshot: its terminal time, or
                                    * when the syncer read it if earlier */
         int degraded;
+        uint32_t grace_ms;        /* how much newer than an order a snapshot must be before
+                                   * the syncer trusts it to show that order (--grace-ms) */
         int64_t degraded_since_ns;
         char degraded_reason[HSHM_SYNC_REASON_MAX + 1];
         struct hshm_sync_counters counters;
@@ -326,6 +328,32 @@ int hshm_sync_claim(hshm_store *store);
 /* Publish the sync block (health is ignored). Returns 0, -EPERM (this handle has not
  * claimed the syncer role), -EINVAL. */
 int hshm_sync_publish(hshm_store *store, const struct hshm_sync *in);
+
+/*
+ * Settling an order whose outcome is unknown (its reply was lost, or MT5 answered with a
+ * timeout): the hedge may have opened, so the bot must neither reset its lock nor keep it
+ * for ever. Keep the slot HEDGING and call this from time to time with the lock's token and
+ * sent_ns, the CLOCK_REALTIME read after the order call returned (never earlier than the
+ * send). Once the syncer has reconciled a snapshot taken more than grace after sent_ns (the
+ * larger of grace_ms and the syncer's published grace), that snapshot showed the order if it
+ * reached the broker at all, and the slot tells the outcome:
+ *   HSHM_SETTLED_RELEASED  the slot was still HEDGING under this lock: nothing filled; the
+ *                          lock is released (hshm_release) and the position is free again
+ *   HSHM_SETTLED_ADOPTED   the syncer adopted the hedge: ACTIVE, the token's activation
+ *   HSHM_SETTLED_MOVED_ON  the lock was judged since (adopted and closed, marked ERROR,
+ *                          released as an orphan): nothing is left for the bot to do
+ * A lock no longer HEDGING under the token is reported at once, without a snapshot.
+ * Returns one of those, or -EAGAIN (no healthy syncer, or no snapshot that recent yet; call
+ * again later), -EINVAL (sent_ns before the lock or in the future: not CLOCK_REALTIME?),
+ * HSHM_ENOKEY, HSHM_ECORRUPT, or what hshm_release() returns.
+ */
+enum hshm_settled {
+        HSHM_SETTLED_RELEASED = 0,
+        HSHM_SETTLED_ADOPTED = 1,
+        HSHM_SETTLED_MOVED_ON = 2,
+};
+
+int hshm_settle_unknown(hshm_store *store, uint64_t token, int64_t sent_ns, uint32_t grace_ms);
 
 /*
  * Liveness of a slot's owner. Every attached read-write handle holds an open-file-description

@@ -111,7 +111,7 @@ struct hshm_sync_shared {
         uint64_t snapshot_seq;
         int64_t snapshot_time_ms;
         uint32_t degraded;
-        uint32_t pad;
+        uint32_t grace_ms; /* 0 from a syncer that did not publish one */
         int64_t degraded_since_ns;
         uint64_t reason[HSHM_CACHELINE / 8];
         uint64_t counters[2 * HSHM_CACHELINE / 8];
@@ -213,6 +213,8 @@ _Static_assert(sizeof(struct hshm_sync_shared) == 4 * HSHM_CACHELINE, "sync bloc
 _Static_assert(offsetof(struct hshm_header, repairs) == 8 * HSHM_CACHELINE, "repairs line 8");
 _Static_assert(offsetof(struct hshm_proc, claims) == 40, "claims in line 0");
 _Static_assert(offsetof(struct hshm_header, sync) == 4 * HSHM_CACHELINE, "sync block line 4");
+_Static_assert(offsetof(struct hshm_sync_shared, grace_ms) == 52,
+               "grace where format 1 had padding: older segments read 0 there");
 _Static_assert(sizeof(struct hshm_sync_counters) ==
                    sizeof(((struct hshm_sync_shared *)0)->counters),
                "sync counters fill their line");

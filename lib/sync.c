@@ -70,6 +70,7 @@ int hshm_sync_publish(hshm_store *s, const struct hshm_sync *in)
         hsi_store(&b->snapshot_seq, in->snapshot_seq);
         hsi_store(&b->snapshot_time_ms, in->snapshot_time_ms);
         hsi_store(&b->degraded, in->degraded ? 1u : 0u);
+        hsi_store(&b->grace_ms, in->grace_ms);
         hsi_store(&b->degraded_since_ns, in->degraded_since_ns);
         hsi_pack_string(b->reason, sizeof(b->reason), in->degraded_reason);
         for (unsigned i = 0; i < sizeof(b->counters) / 8; i++)
@@ -114,6 +115,7 @@ int hshm_sync_read(hshm_store *s, struct hshm_sync *out)
                 out->snapshot_seq = hsi_load(&b->snapshot_seq);
                 out->snapshot_time_ms = hsi_load(&b->snapshot_time_ms);
                 out->degraded = hsi_load(&b->degraded) != 0;
+                out->grace_ms = hsi_load(&b->grace_ms);
                 out->degraded_since_ns = hsi_load(&b->degraded_since_ns);
                 hsi_unpack_string(b->reason, sizeof(b->reason), out->degraded_reason,
                                   sizeof(out->degraded_reason));

@@ -743,8 +743,10 @@ void cli_sync_text(FILE *f, const struct hshm_sync *y)
         }
         cli_format_duration(beat, sizeof(beat), cli_now_ns() - y->heartbeat_ns);
         fprintf(f,
-                "syncer     %s: pid %d, heartbeat %s ago (every %u ms), snapshot seq %" PRIu64 "\n",
-                health_name(y->health), (int)y->pid, beat, y->interval_ms, y->snapshot_seq);
+                "syncer     %s: pid %d, heartbeat %s ago (every %u ms), grace %u ms, snapshot seq %" PRIu64
+                "\n",
+                health_name(y->health), (int)y->pid, beat, y->interval_ms, y->grace_ms,
+                y->snapshot_seq);
         if (y->degraded) {
                 cli_format_time(since, sizeof(since), y->degraded_since_ns);
                 fprintf(f, "           degraded since %s: %s\n", since, y->degraded_reason);
@@ -762,11 +764,12 @@ void cli_sync_json(FILE *f, const struct hshm_sync *y)
         const struct hshm_sync_counters *c = &y->counters;
 
         fprintf(f,
-                "{\"health\":\"%s\",\"pid\":%d,\"interval_ms\":%u,\"started_ns\":%" PRId64
+                "{\"health\":\"%s\",\"pid\":%d,\"interval_ms\":%u,\"grace_ms\":%u,\"started_ns\":%" PRId64
                 ",\"heartbeat_ns\":%" PRId64 ",\"snapshot_seq\":%" PRIu64
                 ",\"snapshot_time_ms\":%" PRId64 ",\"degraded\":%s,\"degraded_since_ns\":%" PRId64
                 ",\"degraded_reason\":",
-                health_name(y->health), (int)y->pid, y->interval_ms, y->started_ns, y->heartbeat_ns,
+                health_name(y->health), (int)y->pid, y->interval_ms, y->grace_ms, y->started_ns,
+                y->heartbeat_ns,
                 y->snapshot_seq, y->snapshot_time_ms, y->degraded ? "true" : "false",
                 y->degraded_since_ns);
         cli_json_string(f, y->degraded_reason);

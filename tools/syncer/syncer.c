@@ -178,6 +178,7 @@ void hr_syncer_block(const struct hr_syncer *sy, int64_t now_ns, struct hshm_syn
         memset(out, 0, sizeof(*out));
         out->pid = (int32_t)getpid();
         out->interval_ms = sy->cfg.interval_ms;
+        out->grace_ms = (uint32_t)(sy->cfg.grace_ns / 1000000);
         out->started_ns = sy->started_ns;
         out->heartbeat_ns = now_ns;
         out->snapshot_seq = sy->snapshot_seq;
