@@ -29,7 +29,7 @@
 
 #define MAX_BOTS      64
 #define MAX_POSITIONS 256
-#define GRACE_MS      1000 /* the syncer's grace, and what a bot waits beyond it */
+#define GRACE_MS      1000 /* at least the syncer's grace (the library takes the larger) */
 #define SYNC_WAIT_MS  15000
 
 struct options {
@@ -40,7 +40,7 @@ struct options {
 /* What the bots tell the parent, in a shared anonymous mapping. */
 struct tally {
         long orders, fills, rejections, unknown, unknown_adopted, unknown_released;
-        long unknown_moved_on, unknown_undecided, busy, conflicts, bot_errors;
+        long unknown_moved_on, unknown_undecided, busy, conflicts, lease_short, bot_errors;
 };
 
 static const char *const symbols[] = {"EURUSD.pro", "GBPUSD.pro", "XAUUSD_o",   "#AAPL",
@@ -52,6 +52,14 @@ static int64_t now_ms(clockid_t clock)
 
         clock_gettime(clock, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t realtime_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void sleep_ms(long ms)
@@ -75,39 +83,47 @@ static int signal_position(const struct options *o, unsigned *seed)
         return (int)((now_ms(CLOCK_MONOTONIC) / 50) % o->positions);
 }
 
-/* An order whose reply was lost may have filled. Wait until the syncer has reconciled a
- * snapshot taken after the lock plus the grace: if the order filled, the syncer adopted it
- * (ACTIVE); if the slot is still HEDGING, nothing filled and the position is free again. */
-static void settle_unknown(hshm_store *s, struct tally *t, uint64_t token)
+/* An order whose reply was lost may have filled. The library decides it from the syncer's
+ * passes: once the syncer reconciled a snapshot taken more than the grace after the send, a
+ * hedge that opened was adopted (ACTIVE), and a lock still HEDGING had no order at the broker
+ * and is released. Undecided until then: the slot stays HEDGING. */
+static int settle_unknown(hshm_store *s, struct tally *t, uint64_t token, int64_t sent_ns)
 {
         int64_t deadline = now_ms(CLOCK_MONOTONIC) + SYNC_WAIT_MS;
-        struct hshm_status st;
-        struct hshm_sync sync;
 
         while (now_ms(CLOCK_MONOTONIC) < deadline) {
-                if (hshm_status_by_token(s, token, &st) != 0)
-                        break;
-                if (hshm_sync_read(s, &sync) == 0 && sync.health == HSHM_SYNC_OK &&
-                    sync.snapshot_time_ms > st.lock_ns / 1000000 + 2 * GRACE_MS) {
-                        if (st.state == HSHM_ACTIVE &&
-                            st.generation == (token & 0xfffffffffffULL) + 1) {
-                                bump(&t->unknown_adopted);
-                                return;
-                        }
-                        /* release, not reset: should the syncer adopt a late fill
-                         * between our read and this call, it refuses (ESTATE). */
-                        if (st.state == HSHM_HEDGING && hshm_release(s, token) == 0) {
-                                bump(&t->unknown_released);
-                                return;
-                        }
-                        /* The generation moved on: the syncer adopted it and it has closed
-                         * since, or marked it ERROR. Either way it is not ours to decide. */
+                switch (hshm_settle_unknown(s, token, sent_ns, GRACE_MS)) {
+                case HSHM_SETTLED_ADOPTED:
+                        bump(&t->unknown_adopted);
+                        return 0;
+                case HSHM_SETTLED_RELEASED:
+                        bump(&t->unknown_released);
+                        return 0;
+                case HSHM_SETTLED_MOVED_ON:
+                        /* adopted and closed since, or marked ERROR: not ours to decide */
                         bump(&t->unknown_moved_on);
-                        return;
+                        return 0;
+                case -EAGAIN:
+                        sleep_ms(50);
+                        break;
+                default:
+                        return -1;
                 }
-                sleep_ms(50);
         }
+        /* Left HEDGING: when its lease runs out, the syncer judges it through the broker. */
         bump(&t->unknown_undecided);
+        return 0;
+}
+
+/* The protocol sends no order under an expired lease: from its deadline on, the syncer may
+ * release the lock. The grace is the margin for the time between this check and the send. */
+static int lease_allows_send(hshm_store *s, uint64_t token)
+{
+        struct hshm_status st;
+
+        return hshm_status_by_token(s, token, &st) == 0 && st.state == HSHM_HEDGING &&
+               st.token == token &&
+               !hshm_lease_expired(&st, realtime_ns() + GRACE_MS * INT64_C(1000000));
 }
 
 static int run_bot(const struct options *o, const char *sock, struct tally *t, int id,
@@ -128,7 +144,9 @@ static int run_bot(const struct options *o, const char *sock, struct tally *t, i
                 const char *hedge = symbols[(pos + 1) % 8];
                 char group[16], tag[HSHM_TAG_LEN + 1];
                 struct ms_order_result r;
+                int64_t sent_ns;
                 uint64_t token;
+                int out;
 
                 snprintf(group, sizeof(group), "group%d", pos / 8);
                 sleep_ms(5 + rand_r(&seed) % 20);
@@ -143,8 +161,17 @@ static int run_bot(const struct options *o, const char *sock, struct tally *t, i
                 }
                 if (err != 0 || (err = hshm_tag_format(s, token, tag, sizeof(tag))) != 0)
                         goto fail;
+                if (!lease_allows_send(s, token)) {
+                        bump(&t->lease_short);
+                        /* refused harmlessly if the syncer already released it */
+                        hshm_release(s, token);
+                        continue;
+                }
                 bump(&t->orders);
-                switch (ms_order(c, hedge, pos % 2, 0.1, 7100u + (unsigned)id, tag, &r)) {
+                out = ms_order(c, hedge, pos % 2, 0.1, 7100u + (unsigned)id, tag, &r);
+                /* after the call returned: never earlier than the send */
+                sent_ns = realtime_ns();
+                switch (out) {
                 case MS_FILLED:
                         bump(&t->fills);
                         err = hshm_activate(s, token, r.identifier, hedge);
@@ -159,7 +186,8 @@ static int run_bot(const struct options *o, const char *sock, struct tally *t, i
                         break;
                 case MS_UNKNOWN:
                         bump(&t->unknown);
-                        settle_unknown(s, t, token);
+                        if ((err = settle_unknown(s, t, token, sent_ns)) != 0)
+                                goto fail;
                         break;
                 default:
                         /* Never sent: nothing happened at the broker. */
@@ -304,8 +332,10 @@ static int summary(hshm_store *s, ms_conn *c, const struct options *o, const str
         printf("  slots reset by syncer     %llu\n", (unsigned long long)y.counters.resets_closed);
         printf("  adoptions by syncer       %llu\n", (unsigned long long)y.counters.adoptions);
         printf("  slots marked ERROR        %llu\n", (unsigned long long)st.errors);
-        printf("  locks won / conflicts     %llu / %llu (busy when checked: %ld)\n",
-               (unsigned long long)st.locks_won, (unsigned long long)st.lock_conflicts, t->busy);
+        printf("  locks won / conflicts     %llu / %llu (busy when checked: %ld, lease too short "
+               "to send: %ld)\n",
+               (unsigned long long)st.locks_won, (unsigned long long)st.lock_conflicts, t->busy,
+               t->lease_short);
         printf("  snapshots ok / rejected   %llu / %llu\n",
                (unsigned long long)y.counters.snapshots_ok,
                (unsigned long long)y.counters.snapshots_rejected);

@@ -226,8 +226,8 @@ inline mark_error(ok)
 }
 
 /*
- * A bot's unknown outcome: wait until the syncer published a snapshot taken more than grace
- * after the order was sent, then read the slot. HEDGING at its lock means the syncer saw no
+ * A bot's unknown outcome (hshm_settle_unknown, lib/settle.c): wait until the syncer
+ * published a snapshot taken more than grace after the order was sent, then read the slot. HEDGING at its lock means the syncer saw no
  * hedge of this lock in that snapshot (rule 3 would have adopted it), so nothing filled, and
  * the bot releases (hshm_release: should the syncer adopt in between, it is refused). ACTIVE
  * at the next generation means adopted; anything else moved on. Or the wait times out and

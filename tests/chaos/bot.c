@@ -2,7 +2,7 @@
  * One chaos bot: a forked process that hedges through the real library and the simulated
  * terminal with the shared protocol (docs/reconcile.md): check, lock, tag, order, then
  * activate on a fill, reset on a rejection, and on an unknown outcome leave the slot HEDGING
- * until the syncer has reconciled a snapshot past the lock plus the grace.
+ * until the syncer has reconciled a snapshot past the send plus the grace.
  *
  * At each named point of that protocol the bot may kill itself with SIGKILL: after the lock,
  * after the order was sent, and inside hshm_activate and hshm_reset, between the CAS and the
@@ -24,8 +24,9 @@ extern void (*hsi_fault_hook)(const char *point);
 /* How long a bot waits for the syncer to decide an unknown outcome before leaving the slot
  * to its lease: the syncer judges it as an orphan once the lease ran out. */
 #define SETTLE_WAIT_MS 10000
-/* A bot's grace is at least the syncer's (docs/reconcile.md, "Clocks"). */
-#define BOT_GRACE_MS (2 * CHAOS_GRACE_MS)
+/* What the bot asks of hshm_settle_unknown, which waits for the syncer's published grace
+ * when that is larger; and the margin it leaves between its lease check and its send. */
+#define BOT_GRACE_MS CHAOS_GRACE_MS
 
 static const char *const symbols[] = {"EURUSD", "GBPUSD", "XAUUSD", "USDJPY",
                                       "US30",   "US500",  "XAGUSD", "BTCUSD"};
@@ -110,49 +111,43 @@ static int give_up(const struct chaos_opts *o, hshm_store *s, struct chaos_tally
 }
 
 /*
- * An order whose outcome is unknown may have filled. Wait until the syncer has reconciled a
- * snapshot taken more than the grace after the lock: if the hedge was open then, the syncer
- * adopted it (ACTIVE); if the slot is still HEDGING, no hedge with its tag was open and the
- * bot releases it. The sync block is read before the slot, so the slot read is at least as new
- * as the pass that published that snapshot.
+ * An order whose outcome is unknown may have filled. hshm_settle_unknown decides it once the
+ * syncer has reconciled a snapshot taken more than the grace after the send: if the hedge was
+ * open then, the syncer adopted it (ACTIVE); if the slot is still HEDGING, no hedge with its
+ * tag was open and the library releases it. The hook may kill the bot inside that release.
  */
 static int settle_unknown(const struct chaos_opts *o, hshm_store *s, struct chaos_tally *t,
-                          uint64_t token, int64_t lock_ms, unsigned *seed)
+                          uint64_t token, int64_t sent_ns, unsigned *seed)
 {
         int64_t deadline = chaos_now_ms() + SETTLE_WAIT_MS;
-        uint64_t gen = token & ((UINT64_C(1) << 44) - 1);
-        struct hshm_status st;
-        struct hshm_sync y;
-        int err;
+        int out = -EAGAIN;
 
-        while (chaos_now_ms() < deadline && !__atomic_load_n(&t->stop, __ATOMIC_RELAXED)) {
-                if (hshm_sync_read(s, &y) != 0 || y.health != HSHM_SYNC_OK ||
-                    y.snapshot_time_ms <= lock_ms + BOT_GRACE_MS) {
+        arm(o, "reset", KILL_IN_RESET, seed);
+        while (out == -EAGAIN && chaos_now_ms() < deadline &&
+               !__atomic_load_n(&t->stop, __ATOMIC_RELAXED)) {
+                out = hshm_settle_unknown(s, token, sent_ns, BOT_GRACE_MS);
+                if (out == -EAGAIN)
                         chaos_sleep_ms(20);
-                        continue;
-                }
-                err = hshm_status_by_token(s, token, &st);
-                if (err == -EAGAIN) {
-                        chaos_sleep_ms(20);
-                        continue;
-                }
-                if (err != 0)
-                        return bot_error(t, "status after an unknown outcome", err);
-                if (st.state == HSHM_ACTIVE && st.generation == gen + 1) {
-                        chaos_bump(&t->unknown_adopted);
-                        return 0;
-                }
-                if (st.state == HSHM_HEDGING && st.generation == gen) {
-                        chaos_bump(&t->unknown_released);
-                        return give_up(o, s, t, token, 1, seed);
-                }
-                /* The lock moved on: adopted and closed since, or judged as an orphan. */
+        }
+        disarm();
+        switch (out) {
+        case HSHM_SETTLED_ADOPTED:
+                chaos_bump(&t->unknown_adopted);
+                return 0;
+        case HSHM_SETTLED_RELEASED:
+                chaos_bump(&t->unknown_released);
+                return 0;
+        case HSHM_SETTLED_MOVED_ON:
+                /* adopted and closed since, or judged as an orphan */
                 chaos_bump(&t->unknown_moved_on);
                 return 0;
+        case -EAGAIN:
+                /* Left HEDGING: its lease runs out and the syncer judges it through the broker. */
+                chaos_bump(&t->unknown_undecided);
+                return 0;
+        default:
+                return bot_error(t, "settling an unknown outcome", out);
         }
-        /* Left HEDGING: its lease runs out and the syncer judges it through the broker. */
-        chaos_bump(&t->unknown_undecided);
-        return 0;
 }
 
 /* One pass of the protocol on one position. Returns 0, or -1 after a bot error. */
@@ -165,7 +160,7 @@ static int hedge_once(const struct chaos_opts *o, hshm_store *s, ms_conn *c, str
         struct ms_order_result r;
         struct hshm_status st;
         uint64_t token;
-        int64_t lock_ms;
+        int64_t sent_ns;
         int err, out;
 
         snprintf(group, sizeof(group), "g%d", pos / 8);
@@ -183,8 +178,6 @@ static int hedge_once(const struct chaos_opts *o, hshm_store *s, ms_conn *c, str
         }
         if (err != 0)
                 return bot_error(t, "lock", err);
-        /* Read after the lock returned, so it is not before the slot's lock time. */
-        lock_ms = chaos_wall_ms();
         maybe_die(o, KILL_AFTER_LOCK, seed);
         err = hshm_tag_format(s, token, tag, sizeof(tag));
         if (err == HSHM_ESTALE) {
@@ -192,11 +185,13 @@ static int hedge_once(const struct chaos_opts *o, hshm_store *s, ms_conn *c, str
                 return 0;
         }
         /* The protocol: no order under an expired lease (the syncer may judge the lock as an
-         * orphan from the lease's end on). A slot that cannot be read now is given up too:
-         * only the syncer writes a HEDGING slot that is not its own. */
+         * orphan from the lease's end on), with the grace as the margin for the time between
+         * this check and the send. A slot that cannot be read now is given up too: only the
+         * syncer writes a HEDGING slot that is not its own. */
         if (err == 0)
                 err = hshm_status_by_token(s, token, &st);
-        if (err == -EAGAIN || (err == 0 && hshm_lease_expired(&st, chaos_wall_ms() * 1000000))) {
+        if (err == -EAGAIN ||
+            (err == 0 && hshm_lease_expired(&st, chaos_wall_ns() + BOT_GRACE_MS * INT64_C(1000000)))) {
                 chaos_bump(err == 0 ? &t->lease_ran_out : &t->again);
                 return give_up(o, s, t, token, 1, seed);
         }
@@ -204,6 +199,8 @@ static int hedge_once(const struct chaos_opts *o, hshm_store *s, ms_conn *c, str
                 return bot_error(t, "tag or status before the order", err);
         chaos_bump(&t->orders);
         out = ms_order(c, hedge, pos % 2, 0.1, 9000u + (unsigned)my_cell, tag, &r);
+        /* after the call returned: never earlier than the send */
+        sent_ns = chaos_wall_ns();
         if (out > 0)
                 maybe_die(o, KILL_AFTER_SEND, seed);
         if (out == MS_REJECTED && ms_retcode_unknown(r.retcode))
@@ -229,7 +226,7 @@ static int hedge_once(const struct chaos_opts *o, hshm_store *s, ms_conn *c, str
                 return give_up(o, s, t, token, 0, seed);
         case MS_UNKNOWN:
                 chaos_bump(&t->unknown);
-                return settle_unknown(o, s, t, token, lock_ms, seed);
+                return settle_unknown(o, s, t, token, sent_ns, seed);
         default:
                 /* The request never left: nothing happened at the broker. */
                 chaos_bump(&t->never_sent);

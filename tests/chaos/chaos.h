@@ -70,6 +70,7 @@ int chaos_bot(const struct chaos_opts *o, struct chaos_tally *t, int cell, unsig
 /* procs.c */
 int64_t chaos_now_ms(void);  /* CLOCK_MONOTONIC */
 int64_t chaos_wall_ms(void); /* CLOCK_REALTIME, the clock of slot and snapshot times */
+int64_t chaos_wall_ns(void);
 void chaos_sleep_ms(long ms);
 void chaos_bump(long *counter);
 long chaos_read(const long *counter);

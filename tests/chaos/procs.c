@@ -35,6 +35,14 @@ int64_t chaos_wall_ms(void)
         return clock_ms(CLOCK_REALTIME);
 }
 
+int64_t chaos_wall_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void chaos_sleep_ms(long ms)
 {
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
