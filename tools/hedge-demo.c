@@ -12,20 +12,19 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "hedgeshm.h"
+#include "launch.h"
 
 #define MAX_BOTS      64
 #define MAX_POSITIONS 256
@@ -204,55 +203,6 @@ fail:
         return 1;
 }
 
-/* Sibling programs: beside this one once installed, in their build directories otherwise.
- * A path too long for out leaves it empty, and the exec then fails with a message. */
-static void find_program(char *out, size_t len, const char *name, const char *build_subdir)
-{
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        const char *dir;
-        struct stat st;
-
-        self[n > 0 ? n : 0] = '\0';
-        dir = dirname(self);
-        if (snprintf(out, len, "%s/%s", dir, name) < (int)len && stat(out, &st) == 0 &&
-            S_ISREG(st.st_mode))
-                return;
-        if (snprintf(out, len, "%s/%s/%s", dir, build_subdir, name) >= (int)len)
-                out[0] = '\0';
-}
-
-/* Run argv[0]; with log set, its standard error goes to that file. */
-static pid_t spawn(const char *const argv[], const char *log)
-{
-        pid_t pid = fork();
-
-        if (pid == 0) {
-                if (log != NULL && freopen(log, "w", stderr) == NULL)
-                        _exit(127);
-                /* execv's prototype predates const; it does not write the strings. */
-                execv(argv[0], (char *const *)argv);
-                fprintf(stderr, "hedge-demo: cannot run %s: %s\n", argv[0], strerror(errno));
-                _exit(127);
-        }
-        return pid;
-}
-
-static int wait_for_socket(const char *path, pid_t sim)
-{
-        for (int i = 0; i < 200; i++) {
-                ms_conn *c;
-                if (ms_connect(path, &c) == 0) {
-                        ms_disconnect(c);
-                        return 0;
-                }
-                if (waitpid(sim, NULL, WNOHANG) == sim)
-                        return -1;
-                sleep_ms(25);
-        }
-        return -1;
-}
-
 static const char *health_word(enum hshm_sync_health h)
 {
         return h == HSHM_SYNC_OK ? "ok" : h == HSHM_SYNC_DEGRADED ? "DEGRADED" : "absent";
@@ -360,14 +310,11 @@ static void usage(FILE *to)
                     "untracked hedge or a bot error; 2 usage error; 3 store or startup error\n");
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
+static int parse_int(const char *text, int lo, int hi, int *out)
 {
-        char *end;
         long v;
 
-        errno = 0;
-        v = strtol(s, &end, 10);
-        if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        if (launch_parse_long(text, lo, hi, &v) != 0)
                 return -1;
         *out = (int)v;
         return 0;
@@ -448,8 +395,9 @@ int main(int argc, char **argv)
         snprintf(sock, sizeof(sock), "%s/mt5sim.sock", dir);
         snprintf(snap, sizeof(snap), "%s/positions.snap", dir);
         snprintf(log, sizeof(log), "%s/hedge-syncer.log", dir);
-        find_program(sim_path, sizeof(sim_path), "mt5sim", "mt5sim");
-        find_program(syncer_path, sizeof(syncer_path), "hedge-syncer", "syncer");
+        launch_find_program(sim_path, sizeof(sim_path), (const char *[]){"mt5sim", "mt5sim/mt5sim", NULL});
+        launch_find_program(syncer_path, sizeof(syncer_path),
+                            (const char *[]){"hedge-syncer", "syncer/hedge-syncer", NULL});
         err = hshm_create(o.name, &(struct hshm_create_opts){.capacity = 1024});
         if (err == 0)
                 err = hshm_open(o.name, 0, &s);
@@ -459,15 +407,15 @@ int main(int argc, char **argv)
                 return err == -EINVAL ? 2 : 3;
         }
         t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        sim = spawn((const char *[]){sim_path, "--socket", sock, "--snapshot", snap,
+        sim = launch_spawn((const char *[]){sim_path, "--socket", sock, "--snapshot", snap,
                                      "--interval-ms", "50", "--min-life-ms", "500", "--max-life-ms",
                                      "2500", "--reject-percent", "5", NULL},
                     NULL);
-        if (t == MAP_FAILED || wait_for_socket(sock, sim) != 0 || ms_connect(sock, &c) != 0) {
+        if (t == MAP_FAILED || launch_wait_mt5sim(sock, sim, 5000) != 0 || ms_connect(sock, &c) != 0) {
                 fprintf(stderr, "hedge-demo: mt5sim did not start (%s)\n", sim_path);
                 goto out;
         }
-        syncer = spawn((const char *[]){syncer_path, "--name", o.name, "--snapshot", snap,
+        syncer = launch_spawn((const char *[]){syncer_path, "--name", o.name, "--snapshot", snap,
                                         "--interval-ms", "100", NULL},
                        o.verbose ? NULL : log);
         printf("hedge-demo: segment %s, mt5sim pid %d, hedge-syncer pid %d, %d bots on %d "

@@ -74,12 +74,9 @@ int64_t chaos_wall_ns(void);
 void chaos_sleep_ms(long ms);
 void chaos_bump(long *counter);
 long chaos_read(const long *counter);
-/* The sibling programs when not named: beside the build's tools. */
-void chaos_find_program(char *out, size_t len, const char *rel);
-pid_t chaos_spawn(const char *const argv[], const char *log);
+/* mt5sim and hedge-syncer with the run's settings, logging into its directory. */
 pid_t chaos_start_mt5sim(const struct chaos_opts *o);
 pid_t chaos_start_syncer(const struct chaos_opts *o);
-int chaos_wait_socket(const char *path, pid_t sim);
 /* Sends sig to pid and reaps it. */
 void chaos_stop_child(pid_t pid, int sig);
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "chaos.h"
+#include "launch.h"
 
 /* What the settle adds to lease + grace + two intervals: a loaded CI host's scheduling. */
 #define SETTLE_MARGIN_MS 1500
@@ -358,19 +359,6 @@ static void usage(FILE *to)
                     "exit codes: 0 no violation; 1 a violation; 2 usage error; 3 cannot start\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-        char *end;
-        long v;
-
-        errno = 0;
-        v = strtol(s, &end, 10);
-        if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-                return -1;
-        *out = v;
-        return 0;
-}
-
 static int parse_args(int argc, char **argv, struct chaos_opts *o)
 {
         static const struct option longs[] = {{"seconds", required_argument, NULL, 's'},
@@ -388,19 +376,19 @@ static int parse_args(int argc, char **argv, struct chaos_opts *o)
         while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
                 switch (c) {
                 case 's':
-                        bad |= parse_int(optarg, 2, 86400, &v);
+                        bad |= launch_parse_long(optarg, 2, 86400, &v);
                         o->seconds = (int)v;
                         break;
                 case 'b':
-                        bad |= parse_int(optarg, 1, CHAOS_MAX_BOTS, &v);
+                        bad |= launch_parse_long(optarg, 1, CHAOS_MAX_BOTS, &v);
                         o->bots = (int)v;
                         break;
                 case 'p':
-                        bad |= parse_int(optarg, 1, 4096, &v);
+                        bad |= launch_parse_long(optarg, 1, 4096, &v);
                         o->positions = (int)v;
                         break;
                 case 'r':
-                        bad |= parse_int(optarg, 0, UINT_MAX, &v);
+                        bad |= launch_parse_long(optarg, 0, UINT_MAX, &v);
                         o->seed = (unsigned)v;
                         break;
                 case 'm':
@@ -452,7 +440,7 @@ static int setup(struct run *r)
                 return -1;
         }
         r->sim = chaos_start_mt5sim(o);
-        if (chaos_wait_socket(o->sock, r->sim) != 0 || ms_connect(o->sock, &r->c) != 0) {
+        if (launch_wait_mt5sim(o->sock, r->sim, 10000) != 0 || ms_connect(o->sock, &r->c) != 0) {
                 fprintf(stderr, "chaos: mt5sim did not start (%s)\n", o->mt5sim);
                 return -1;
         }
@@ -505,12 +493,13 @@ int main(int argc, char **argv)
         if (parse_args(argc, argv, &r->o) != 0)
                 return 2;
         if (r->o.mt5sim == NULL) {
-                chaos_find_program(sim_path, sizeof(sim_path), "../../tools/mt5sim/mt5sim");
+                launch_find_program(sim_path, sizeof(sim_path),
+                                    (const char *[]){"../../tools/mt5sim/mt5sim", NULL});
                 r->o.mt5sim = sim_path;
         }
         if (r->o.syncer == NULL) {
-                chaos_find_program(syncer_path, sizeof(syncer_path),
-                                   "../../tools/syncer/hedge-syncer");
+                launch_find_program(syncer_path, sizeof(syncer_path),
+                                    (const char *[]){"../../tools/syncer/hedge-syncer", NULL});
                 r->o.syncer = syncer_path;
         }
         signal(SIGPIPE, SIG_IGN);

@@ -5,7 +5,6 @@
  * to across restarts, so a failing run leaves one readable history.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "chaos.h"
+#include "launch.h"
 
 static int64_t clock_ms(clockid_t clock)
 {
@@ -60,31 +60,6 @@ long chaos_read(const long *counter)
         return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
-void chaos_find_program(char *out, size_t len, const char *rel)
-{
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-        self[n > 0 ? n : 0] = '\0';
-        if (snprintf(out, len, "%s/%s", dirname(self), rel) >= (int)len)
-                out[0] = '\0';
-}
-
-pid_t chaos_spawn(const char *const argv[], const char *log)
-{
-        pid_t pid = fork();
-
-        if (pid == 0) {
-                if (log != NULL && freopen(log, "a", stderr) == NULL)
-                        _exit(127);
-                /* execv's prototype predates const; it does not write the strings. */
-                execv(argv[0], (char *const *)argv);
-                fprintf(stderr, "chaos: cannot run %s: %s\n", argv[0], strerror(errno));
-                _exit(127);
-        }
-        return pid;
-}
-
 pid_t chaos_start_mt5sim(const struct chaos_opts *o)
 {
         char log[PATH_MAX], seed[16];
@@ -92,7 +67,7 @@ pid_t chaos_start_mt5sim(const struct chaos_opts *o)
         snprintf(log, sizeof(log), "%s/mt5sim.log", o->dir);
         snprintf(seed, sizeof(seed), "%u", o->seed);
         /* Short lives, so slots cycle fast; a few random rejections for the reset path. */
-        return chaos_spawn((const char *[]){o->mt5sim, "--socket", o->sock, "--snapshot", o->snap,
+        return launch_spawn((const char *[]){o->mt5sim, "--socket", o->sock, "--snapshot", o->snap,
                                             "--interval-ms", "50", "--min-life-ms", "300",
                                             "--max-life-ms", "1500", "--reject-percent", "5",
                                             "--seed", seed, NULL},
@@ -107,25 +82,10 @@ pid_t chaos_start_syncer(const struct chaos_opts *o)
         snprintf(interval, sizeof(interval), "%d", CHAOS_INTERVAL_MS);
         snprintf(grace, sizeof(grace), "%d", CHAOS_GRACE_MS);
         snprintf(stale, sizeof(stale), "%d", CHAOS_STALE_MS);
-        return chaos_spawn((const char *[]){o->syncer, "--name", o->name, "--snapshot", o->snap,
+        return launch_spawn((const char *[]){o->syncer, "--name", o->name, "--snapshot", o->snap,
                                             "--interval-ms", interval, "--grace-ms", grace,
                                             "--stale-ms", stale, NULL},
                            log);
-}
-
-int chaos_wait_socket(const char *path, pid_t sim)
-{
-        for (int i = 0; i < 400; i++) {
-                ms_conn *c;
-                if (ms_connect(path, &c) == 0) {
-                        ms_disconnect(c);
-                        return 0;
-                }
-                if (waitpid(sim, NULL, WNOHANG) == sim)
-                        return -1;
-                chaos_sleep_ms(25);
-        }
-        return -1;
 }
 
 void chaos_stop_child(pid_t pid, int sig)
