@@ -275,6 +275,26 @@ static int c_u64(PyObject *o, const char *what, uint64_t *out)
         return 0;
 }
 
+static int c_i64(PyObject *o, const char *what, int64_t *out)
+{
+        PyObject *i = PyNumber_Index(o);
+        long long v;
+
+        if (i == NULL) {
+                PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what,
+                             Py_TYPE(o)->tp_name);
+                return -1;
+        }
+        v = PyLong_AsLongLong(i);
+        Py_DECREF(i);
+        if (v == -1 && PyErr_Occurred()) {
+                PyErr_Format(PyExc_OverflowError, "%s must be in -2**63 .. 2**63-1", what);
+                return -1;
+        }
+        *out = v;
+        return 0;
+}
+
 /* The (group, symbol) dict key. Exact str only: a subclass could run Python code in its hash or
  * comparison, and the key is hashed under the tracker's mutex. */
 static PyObject *exact_str(PyObject *o, const char *s)
@@ -436,8 +456,9 @@ static void forget_token(Tracker *t, uint64_t token)
 
 /* ---- results as dicts ------------------------------------------------------------------ */
 
-/* Strings made once: state and health names, the keys of a status dict. */
-static PyObject *state_names[4], *health_names[3];
+/* Strings made once: state, health and settle_unknown outcome names, the keys of a status
+ * dict. */
+static PyObject *state_names[4], *health_names[3], *settled_names[3];
 
 enum status_field {
         F_GROUP,
@@ -948,6 +969,43 @@ static PyObject *tracker_release(Tracker *t, PyObject *const *args, Py_ssize_t n
         return reset_token(t, args, nargs, kwnames, "release", 1);
 }
 
+/*
+ * An order whose outcome is unknown: the library decides it from the syncer's pass once it
+ * can. Not decidable yet (-EAGAIN) is the usual answer while the bot waits, so it is None,
+ * not an exception; the same code from a slot left mid-write by a dead process means the
+ * same to the caller: ask again later.
+ */
+static PyObject *tracker_settle_unknown(Tracker *t, PyObject *const *args, Py_ssize_t nargs,
+                                        PyObject *kwnames)
+{
+        static const char *const names[] = {"token", "sent_ns", "grace_ms", NULL};
+        PyObject *a[3];
+        uint64_t token, grace_ms = 1000;
+        int64_t sent_ns;
+        hshm_store *st;
+        int rc;
+
+        if (get_args("settle_unknown", args, nargs, kwnames, names, 2, a) < 0 ||
+            c_u64(a[0], "token", &token) < 0 || c_i64(a[1], "sent_ns", &sent_ns) < 0 ||
+            (a[2] != NULL && c_u64(a[2], "grace_ms", &grace_ms) < 0))
+                return NULL;
+        if (grace_ms > UINT32_MAX)
+                return raise_error(-EINVAL, "settle_unknown", "grace_ms must be 0 .. 4294967295");
+        if ((st = enter(t)) == NULL)
+                return NULL;
+        WITHOUT_GIL(rc = hshm_settle_unknown(st, token, sent_ns, (uint32_t)grace_ms));
+        leave(t);
+        /* Released or judged since: the lock is no longer this tracker's to use. Adopted
+         * keeps it, ACTIVE under the token, for reset_position when the bot closes the hedge. */
+        if (rc == HSHM_SETTLED_RELEASED || rc == HSHM_SETTLED_MOVED_ON)
+                forget_token(t, token);
+        if (rc >= HSHM_SETTLED_RELEASED && rc <= HSHM_SETTLED_MOVED_ON)
+                return Py_NewRef(settled_names[rc]);
+        if (rc == -EAGAIN)
+                Py_RETURN_NONE;
+        return raise_error(rc, "settle_unknown", NULL);
+}
+
 static PyObject *tracker_mark_error(Tracker *t, PyObject *const *args, Py_ssize_t nargs,
                                     PyObject *kwnames)
 {
@@ -1395,15 +1453,16 @@ static PyObject *tracker_sync_with_mt5(Tracker *t, PyObject *unused)
         leave(t);
         if (err != 0)
                 return raise_error(err, "sync_with_mt5", NULL);
-        return Py_BuildValue(
-            "{sOsOsisIsLsLsKsLsOsLsNsN}", "health",
-            health_names[sy.health <= HSHM_SYNC_DEGRADED ? sy.health : 0], "ok",
-            sy.health == HSHM_SYNC_OK ? Py_True : Py_False, "pid", (int)sy.pid, "interval_ms",
-            sy.interval_ms, "started_ns", (long long)sy.started_ns, "heartbeat_ns",
-            (long long)sy.heartbeat_ns, "snapshot_seq", (unsigned long long)sy.snapshot_seq,
-            "snapshot_time_ms", (long long)sy.snapshot_time_ms, "degraded",
-            sy.degraded ? Py_True : Py_False, "degraded_since_ns", (long long)sy.degraded_since_ns,
-            "degraded_reason", text(sy.degraded_reason), "counters", counters_dict(&sy.counters));
+        return Py_BuildValue("{sOsOsisIsIsLsLsKsLsOsLsNsN}", "health",
+                             health_names[sy.health <= HSHM_SYNC_DEGRADED ? sy.health : 0], "ok",
+                             sy.health == HSHM_SYNC_OK ? Py_True : Py_False, "pid", (int)sy.pid,
+                             "interval_ms", sy.interval_ms, "grace_ms", sy.grace_ms, "started_ns",
+                             (long long)sy.started_ns, "heartbeat_ns", (long long)sy.heartbeat_ns,
+                             "snapshot_seq", (unsigned long long)sy.snapshot_seq,
+                             "snapshot_time_ms", (long long)sy.snapshot_time_ms, "degraded",
+                             sy.degraded ? Py_True : Py_False, "degraded_since_ns",
+                             (long long)sy.degraded_since_ns, "degraded_reason",
+                             text(sy.degraded_reason), "counters", counters_dict(&sy.counters));
 }
 
 static PyObject *tracker_sync_claim(Tracker *t, PyObject *unused)
@@ -1439,17 +1498,10 @@ static int counter_field(PyObject *counters, const char *name, uint64_t *out)
 
 static PyObject *tracker_sync_publish(Tracker *t, PyObject *args, PyObject *kw)
 {
-        static const char *const kwlist[] = {"interval_ms",
-                                             "snapshot_seq",
-                                             "snapshot_time_ms",
-                                             "degraded",
-                                             "degraded_since_ns",
-                                             "degraded_reason",
-                                             "counters",
-                                             "started_ns",
-                                             "heartbeat_ns",
-                                             "pid",
-                                             NULL};
+        static const char *const kwlist[] = {"interval_ms",      "grace_ms", "snapshot_seq",
+                                             "snapshot_time_ms", "degraded", "degraded_since_ns",
+                                             "degraded_reason",  "counters", "started_ns",
+                                             "heartbeat_ns",     "pid",      NULL};
         struct hshm_sync sy = {0};
         PyObject *counters = NULL;
         const char *reason = "";
@@ -1460,9 +1512,10 @@ static PyObject *tracker_sync_publish(Tracker *t, PyObject *args, PyObject *kw)
         int err;
 
         sy.interval_ms = 1000;
-        if (!PyArg_ParseTupleAndKeywords(args, kw, "|$IKLpLsOLLi:sync_publish", KWLIST(kwlist),
-                                         &sy.interval_ms, &seq, &snap_ms, &sy.degraded, &since,
-                                         &reason, &counters, &started, &heartbeat, &pid))
+        if (!PyArg_ParseTupleAndKeywords(args, kw, "|$IIKLpLsOLLi:sync_publish", KWLIST(kwlist),
+                                         &sy.interval_ms, &sy.grace_ms, &seq, &snap_ms,
+                                         &sy.degraded, &since, &reason, &counters, &started,
+                                         &heartbeat, &pid))
                 return NULL;
         if (counters != NULL && counters != Py_None &&
             (counter_field(counters, "cycles", &sy.counters.cycles) < 0 ||
@@ -1539,6 +1592,14 @@ static PyMethodDef tracker_methods[] = {
      "release(token)\n\nHEDGING -> AVAILABLE only: giving up a lock whose order never filled. "
      "StateError once the slot is ACTIVE (the syncer adopted the fill), StaleTokenError when "
      "the lock is no longer current."},
+    {"settle_unknown", (PyCFunction)(void (*)(void))tracker_settle_unknown, FAST,
+     "settle_unknown(token, sent_ns, grace_ms=1000) -> str or None\n\nDecide a lock whose "
+     "order's outcome is unknown. sent_ns: time.time_ns() read right after the order call "
+     "returned. Once the syncer has reconciled a snapshot more than grace (the larger of "
+     "grace_ms and the syncer's) newer than the send: 'released' (HEDGING, nothing filled: "
+     "released), 'adopted' (the syncer adopted the fill: ACTIVE under the token) or "
+     "'moved_on' (judged otherwise since). None while not known yet. InvalidError for a "
+     "sent_ns before the lock or in the future."},
     {"order_tag", (PyCFunction)(void (*)(void))tracker_order_tag, FAST,
      "order_tag(group, symbol) -> str\n\nThe tag to put in the MT5 order's comment, for the "
      "lock this tracker holds on the position. StaleTokenError when it holds none."},
@@ -1559,8 +1620,8 @@ static PyMethodDef tracker_methods[] = {
      "BusyError when another process is."},
     {"sync_publish", (PyCFunction)(void (*)(void))tracker_sync_publish,
      METH_VARARGS | METH_KEYWORDS,
-     "sync_publish(*, interval_ms=1000, snapshot_seq=0, snapshot_time_ms=0, degraded=False, "
-     "degraded_since_ns=0, degraded_reason='', counters=None, started_ns=now, "
+     "sync_publish(*, interval_ms=1000, grace_ms=0, snapshot_seq=0, snapshot_time_ms=0, "
+     "degraded=False, degraded_since_ns=0, degraded_reason='', counters=None, started_ns=now, "
      "heartbeat_ns=now, pid=getpid())\n\nPublish the sync block (needs sync_claim)."},
     {"close", (PyCFunction)tracker_close, METH_NOARGS,
      "close()\n\nDetach. Locks held stay as they are (an order may be in flight)."},
@@ -1774,6 +1835,9 @@ static int intern_all(void)
             {&health_names[HSHM_SYNC_ABSENT], "ABSENT"},
             {&health_names[HSHM_SYNC_OK], "OK"},
             {&health_names[HSHM_SYNC_DEGRADED], "DEGRADED"},
+            {&settled_names[HSHM_SETTLED_RELEASED], "released"},
+            {&settled_names[HSHM_SETTLED_ADOPTED], "adopted"},
+            {&settled_names[HSHM_SETTLED_MOVED_ON], "moved_on"},
         };
 
         for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {

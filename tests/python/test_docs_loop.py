@@ -1,8 +1,9 @@
 """The bot loop of docs/python.md, run as written against a simulated MetaTrader5 module and a
 syncer played by the test: a fill activates with the order ticket and tags the order, a clear
-rejection resets, an unknown outcome stays HEDGING until a reconciled snapshot newer than the
-lock settles it (adopted: ACTIVE under the bot's token; never filled: reset), two bots never
-hedge one position twice, and main() runs its loop."""
+rejection resets, a lock whose lease is about to end (or that is no longer the bot's) sends
+nothing, an unknown outcome stays HEDGING until settle_unknown finds a reconciled snapshot
+newer than the send (not the lock) plus grace (adopted: ACTIVE under the bot's token; never
+filled: released), two bots never hedge one position twice, and main() runs its loop."""
 import collections
 import os
 import re
@@ -15,6 +16,10 @@ import hedgeshm
 from support import SegmentCase
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "python.md")
+
+KEY = ("corr-1", "EURUSD")
+MS = 1_000_000
+GRACE_MS = 100  # the docs' 1000, shortened: a test waits for real time to pass a send + grace
 
 Tick = collections.namedtuple("Tick", "bid ask")
 Result = collections.namedtuple("Result", "retcode order deal volume price comment request_id")
@@ -44,6 +49,7 @@ class FakeMT5(types.ModuleType):
         self.next_ticket = 50_000_000
         self.error = (1, "Success")
         self.initialized = False
+        self.slow_s = 0  # a bot slow between its lock and its send
 
     def initialize(self):
         self.initialized = True
@@ -56,6 +62,7 @@ class FakeMT5(types.ModuleType):
         return self.error
 
     def symbol_info_tick(self, symbol):
+        time.sleep(self.slow_s)
         return Tick(1.2500, 1.2502)
 
     def order_send(self, request):
@@ -90,11 +97,35 @@ def load_loop(mt5):
     return module
 
 
+def wait_until_ms(ms):
+    """Sleep until CLOCK_REALTIME reaches ms: the library refuses snapshot times from the
+    future, so the syncer publishes a snapshot only once its time has come."""
+    while time.time_ns() // MS < ms:
+        time.sleep(0.002)
+
+
+class Interfering:
+    """A tracker with something done to its lock right before the loop reads the lock's
+    status: what another process could do between the order tag and the send."""
+
+    def __init__(self, tracker, interfere):
+        self._tracker, self._interfere = tracker, interfere
+
+    def __getattr__(self, name):
+        return getattr(self._tracker, name)
+
+    def get_position_status(self, group, symbol):
+        self._interfere()
+        return self._tracker.get_position_status(group, symbol)
+
+
 class DocsLoopTest(SegmentCase):
     def setUp(self):
         super().setUp()
         self.mt5 = FakeMT5()
         self.bot = load_loop(self.mt5)
+        self.assertEqual(self.bot.GRACE_MS, 1000)
+        self.bot.GRACE_MS = GRACE_MS
         self.pending = {}
 
     def hedge(self, outcome, symbol="EURUSD", tracker=None):
@@ -105,9 +136,14 @@ class DocsLoopTest(SegmentCase):
     def state(self, symbol="EURUSD"):
         return self.tracker.get_position_status("corr-1", symbol)
 
-    def publish(self, syncer, snapshot_time_ms):
-        syncer.sync_publish(interval_ms=1000, snapshot_seq=int(time.time()),
-                            snapshot_time_ms=snapshot_time_ms)
+    def publish(self, syncer, snapshot_time_ms, grace_ms=GRACE_MS, **fields):
+        wait_until_ms(snapshot_time_ms)
+        syncer.sync_publish(interval_ms=1000, grace_ms=grace_ms, snapshot_seq=int(time.time()),
+                            snapshot_time_ms=snapshot_time_ms, **fields)
+
+    def sent_ms(self):
+        """The send time of the pending order, in ms rounded up, as the library takes it."""
+        return -(-self.pending[KEY][1] // MS)
 
     def test_filled(self):
         self.assertEqual(self.hedge(self.mt5.TRADE_RETCODE_DONE), "filled")
@@ -139,58 +175,140 @@ class DocsLoopTest(SegmentCase):
         self.assertEqual(self.tracker.held(), {})
 
     def test_unknown_then_adopted(self):
+        before = time.time_ns()
         self.assertEqual(self.hedge(self.mt5.TRADE_RETCODE_TIMEOUT), "unknown")
         st = self.state()
         self.assertEqual(st["state"], "HEDGING")
-        self.assertIn(("corr-1", "EURUSD"), self.pending)
-        lock_ms = self.pending["corr-1", "EURUSD"]
+        token, sent_ns = self.pending[KEY]
+        self.assertEqual(token, self.tracker.token(*KEY))
+        self.assertLessEqual(max(before, st["lock_ns"]), sent_ns)
+        self.assertLessEqual(sent_ns, time.time_ns())
         # No syncer: nothing is known, nothing changes.
         self.bot.settle_unknown(self.tracker, self.pending)
         self.assertEqual(self.state()["state"], "HEDGING")
         syncer = self.open()
         syncer.sync_claim()
-        # A snapshot not newer than lock + grace settles nothing either.
-        self.publish(syncer, lock_ms + self.bot.GRACE_MS)
+        # A snapshot not newer than send + grace settles nothing either.
+        self.publish(syncer, self.sent_ms() + GRACE_MS)
         self.bot.settle_unknown(self.tracker, self.pending)
         self.assertEqual(self.state()["state"], "HEDGING")
+        self.assertIn(KEY, self.pending)
         # The syncer finds the tagged position and adopts it under the bot's token (rule 3).
         tag = self.mt5.requests[0]["comment"]
-        token = syncer.resolve_tag(tag)["token"]
+        self.assertEqual(syncer.resolve_tag(tag)["token"], token)
         syncer.activate(token, 777, "GBPUSD")
-        self.publish(syncer, lock_ms + self.bot.GRACE_MS + 500)
+        self.publish(syncer, self.sent_ms() + GRACE_MS + 1)
         self.bot.settle_unknown(self.tracker, self.pending)
         self.assertEqual(self.pending, {})
         st = self.state()
         self.assertEqual((st["state"], st["ticket"]), ("ACTIVE", 777))
-        self.assertEqual(self.tracker.token("corr-1", "EURUSD"), token)  # still the bot's lock
+        self.assertEqual(self.tracker.token(*KEY), token)  # still the bot's lock
 
     def test_unknown_then_never_filled(self):
         for outcome in (None, self.mt5.TRADE_RETCODE_CONNECTION, self.mt5.TRADE_RETCODE_PLACED):
             self.assertEqual(self.hedge(outcome), "unknown")
             self.assertEqual(self.state()["state"], "HEDGING")
-            lock_ms = self.pending["corr-1", "EURUSD"]
             syncer = hedgeshm.HedgeTracker(self.name)
             syncer.sync_claim()
-            syncer.sync_publish(degraded=True, degraded_reason="terminal disconnected",
-                                snapshot_time_ms=lock_ms + 10_000)
+            self.publish(syncer, self.sent_ms() + GRACE_MS + 1, degraded=True,
+                         degraded_reason="terminal disconnected")
             self.bot.settle_unknown(self.tracker, self.pending)  # degraded: nothing known
             self.assertEqual(self.state()["state"], "HEDGING")
-            self.publish(syncer, lock_ms + self.bot.GRACE_MS + 1)
+            self.publish(syncer, self.sent_ms() + GRACE_MS + 1)
             self.bot.settle_unknown(self.tracker, self.pending)
             self.assertEqual(self.pending, {})
             self.assertEqual(self.state()["state"], "AVAILABLE")
+            self.assertEqual(self.tracker.held(), {})
             syncer.close()
+
+    def test_unknown_waits_past_the_send_not_the_lock(self):
+        # The spin model's trace (docs/model.md, Findings 1): a bot slow between its lock and
+        # its send, and a snapshot past lock + grace that predates the order.
+        self.mt5.slow_s = 3 * GRACE_MS / 1000
+        self.assertEqual(self.hedge(self.mt5.TRADE_RETCODE_TIMEOUT), "unknown")
+        lock_ms = self.state()["lock_ns"] // MS
+        self.assertGreater(self.sent_ms(), lock_ms + 2 * GRACE_MS)
+        syncer = self.open()
+        syncer.sync_claim()
+        self.publish(syncer, lock_ms + GRACE_MS + 50)
+        self.bot.settle_unknown(self.tracker, self.pending)
+        self.assertEqual(self.state()["state"], "HEDGING")  # the order may still fill
+        self.assertIn(KEY, self.pending)
+        self.publish(syncer, self.sent_ms() + GRACE_MS + 1)
+        self.bot.settle_unknown(self.tracker, self.pending)
+        self.assertEqual(self.pending, {})
+        self.assertEqual(self.state()["state"], "AVAILABLE")
+
+    def test_syncer_grace_counts(self):
+        # A syncer with more grace than the bot: the bot waits for the syncer's.
+        self.assertEqual(self.hedge(self.mt5.TRADE_RETCODE_TIMEOUT), "unknown")
+        syncer = self.open()
+        syncer.sync_claim()
+        self.publish(syncer, self.sent_ms() + GRACE_MS + 1, grace_ms=2 * GRACE_MS)
+        self.bot.settle_unknown(self.tracker, self.pending)
+        self.assertEqual(self.state()["state"], "HEDGING")
+        self.publish(syncer, self.sent_ms() + 2 * GRACE_MS + 1, grace_ms=2 * GRACE_MS)
+        self.bot.settle_unknown(self.tracker, self.pending)
+        self.assertEqual(self.pending, {})
+        self.assertEqual(self.state()["state"], "AVAILABLE")
 
     def test_unknown_then_taken_over(self):
         self.assertEqual(self.hedge(self.mt5.TRADE_RETCODE_TIMEOUT), "unknown")
-        lock_ms = self.pending["corr-1", "EURUSD"]
         syncer = self.open()
         syncer.sync_claim()
-        syncer.mark_error("corr-1", "EURUSD", "duplicate hedge")  # rule 4
-        self.publish(syncer, lock_ms + 5000)
+        syncer.mark_error(*KEY, "duplicate hedge")  # rule 4
+        # Judged already: settled at once, with no snapshot past the send yet.
         self.bot.settle_unknown(self.tracker, self.pending)
         self.assertEqual(self.pending, {})
         self.assertEqual(self.state()["state"], "ERROR")  # left for a manual clear
+        self.assertEqual(self.tracker.held(), {})
+
+    def test_unknown_then_adopted_and_closed(self):
+        self.assertEqual(self.hedge(self.mt5.TRADE_RETCODE_TIMEOUT), "unknown")
+        token = self.pending[KEY][0]
+        syncer = self.open()
+        syncer.activate(token, 778, "GBPUSD")  # rule 3
+        syncer.reset(token)  # rule 1: the hedge closed
+        self.bot.settle_unknown(self.tracker, self.pending)
+        self.assertEqual(self.pending, {})
+        self.assertEqual(self.state()["state"], "AVAILABLE")
+        self.assertEqual(self.tracker.held(), {})
+
+    def test_lease_nearly_over_sends_nothing(self):
+        # The docs' own margin: a lease that ends within GRACE_MS of the check sends nothing.
+        self.bot.GRACE_MS = 1000
+        short = self.open(lease_ms=1000)
+        self.assertEqual(self.hedge(self.mt5.TRADE_RETCODE_DONE, tracker=short), "lease")
+        self.assertEqual(self.mt5.requests, [])
+        self.assertEqual(self.state()["state"], "AVAILABLE")
+        self.assertEqual((short.held(), self.pending), ({}, {}))
+        # With the margin left, the same bot sends.
+        self.bot.GRACE_MS = 100
+        self.assertEqual(self.hedge(self.mt5.TRADE_RETCODE_DONE, tracker=short), "filled")
+        self.assertEqual(len(self.mt5.requests), 1)
+
+    def test_lock_lost_before_the_send(self):
+        syncer, other = self.open(), self.open()
+
+        def duplicate_marked():
+            syncer.mark_error(*KEY, "hedge of an older lock open")  # rule 4c
+
+        def released_and_relocked():
+            token = self.tracker.token(*KEY)
+            syncer.release(token)  # rule 7: its lease ran out
+            other.lock(*KEY)
+
+        for interfere, state in ((duplicate_marked, "ERROR"),
+                                 (released_and_relocked, "HEDGING")):
+            bot = Interfering(self.tracker, interfere)
+            self.mt5.outcomes.append(self.mt5.TRADE_RETCODE_DONE)
+            self.assertEqual(self.bot.place_hedge(bot, self.pending, *KEY, "GBPUSD", 0.1),
+                             "lease")
+            self.assertEqual(self.mt5.requests, [])
+            self.assertEqual(self.tracker.held(), {})
+            self.assertEqual(self.state()["state"], state)
+            self.assertTrue(syncer.clear(*KEY) or other.reset_position(*KEY))
+        self.mt5.outcomes.clear()
 
     def test_two_bots_one_hedge(self):
         other = self.open()
@@ -216,7 +334,7 @@ class DocsLoopTest(SegmentCase):
             return [("corr-2", "USDJPY", "EURJPY", 0.2), ("corr-2", "AUDUSD", "NZDUSD", 0.2)]
 
         self.bot.signals = signals
-        self.bot.time = types.SimpleNamespace(sleep=lambda s: None)
+        self.bot.time = types.SimpleNamespace(sleep=lambda s: None, time_ns=time.time_ns)
         self.mt5.outcomes += [self.mt5.TRADE_RETCODE_DONE, self.mt5.TRADE_RETCODE_REJECT,
                               self.mt5.TRADE_RETCODE_DONE]
         with self.assertRaises(Stop):

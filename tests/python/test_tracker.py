@@ -1,6 +1,7 @@
 """Every method of HedgeTracker and every module function, on their normal paths: the seed's
 methods with the seed's meanings (a refused transition is False), the explicit-token methods,
 order tags, statistics, sync health, and the seed's usage example run nearly unchanged."""
+import errno
 import gc
 import os
 import time
@@ -380,6 +381,176 @@ class ExplicitTokenTest(SegmentCase):
         t.reset(token)
 
 
+MS = 1_000_000
+GRACE_MS = 100  # short, so that the tests wait little for snapshot times past a send
+
+
+def wait_until_ms(ms):
+    """Sleep until CLOCK_REALTIME reaches ms: the library refuses snapshot times from the
+    future, so a test publishes a snapshot only once its time has come."""
+    while time.time_ns() // MS < ms:
+        time.sleep(0.002)
+
+
+class SettleUnknownTest(SegmentCase):
+    """settle_unknown decides a lock whose order's outcome is unknown only from a snapshot
+    the syncer reconciled more than grace after the send (not the lock), played here by a
+    second tracker that claims the syncer role and publishes snapshot times."""
+
+    def setUp(self):
+        super().setUp()
+        self.syncer = self.open()
+        self.syncer.sync_claim()
+
+    def publish(self, snapshot_time_ms, grace_ms=GRACE_MS, degraded=False):
+        wait_until_ms(snapshot_time_ms)
+        self.syncer.sync_publish(interval_ms=100, grace_ms=grace_ms, snapshot_seq=1,
+                                 snapshot_time_ms=snapshot_time_ms, degraded=degraded)
+
+    def lock_and_send(self, slow_ms=0):
+        """A lock, then a send slow_ms + 5 ms after it, on a whole millisecond so that the
+        boundaries are exact: (token, status at the lock, send time in ns)."""
+        token = self.tracker.lock(G, S)
+        st = self.tracker.status_by_token(token)
+        time.sleep((slow_ms + 5) / 1000)
+        sent = time.time_ns() // MS * MS
+        self.assertGreaterEqual(sent, st["lock_ns"])
+        return token, st, sent
+
+    def assert_hedging(self, token):
+        st = self.tracker.status_by_token(token)
+        self.assertEqual((st["state"], st["token"]), ("HEDGING", token))
+        self.assertEqual(self.tracker.token(G, S), token)
+
+    def test_not_known_without_a_healthy_syncer(self):
+        token, _, sent = self.lock_and_send()
+        wait_until_ms(sent // MS + GRACE_MS + 1)
+        # The syncer claimed the role but never published: its heartbeat is absent.
+        self.assertIsNone(self.tracker.settle_unknown(token, sent, GRACE_MS))
+        # Degraded: its snapshot time says nothing about the broker now.
+        self.publish(sent // MS + GRACE_MS + 1, degraded=True)
+        self.assertIsNone(self.tracker.settle_unknown(token, sent, GRACE_MS))
+        self.assert_hedging(token)
+
+    def test_waits_past_the_send_not_the_lock(self):
+        # The spin model's trace: a bot slow between its lock and its send must not take a
+        # snapshot past lock + grace, which predates its order, as showing the order.
+        t = self.tracker
+        token, st, sent = self.lock_and_send(slow_ms=3 * GRACE_MS)
+        self.publish(st["lock_ns"] // MS + GRACE_MS + 50)
+        self.assertIsNone(t.settle_unknown(token, sent, GRACE_MS))
+        self.publish(sent // MS + GRACE_MS)  # exactly send + grace is not newer than it
+        self.assertIsNone(t.settle_unknown(token, sent, grace_ms=GRACE_MS))
+        self.assert_hedging(token)
+        self.publish(sent // MS + GRACE_MS + 1)
+        self.assertEqual(t.settle_unknown(token, sent, GRACE_MS), "released")
+        self.assertEqual(t.get_position_status(G, S)["state"], "AVAILABLE")
+        self.assertIsNone(t.token(G, S))
+        self.assertEqual(t.held(), {})
+        # The old token is dead for good.
+        with self.assertRaises(hedgeshm.StaleTokenError):
+            t.reset(token)
+        with self.assertRaises(hedgeshm.StaleTokenError):
+            t.activate(token, 1, HEDGE)
+        # Asked again once another bot locked the position: the first lock moved on, and
+        # the other bot's lock is left alone.
+        other = self.open()
+        newer = other.lock(G, S)
+        self.assertEqual(t.settle_unknown(token, sent, GRACE_MS), "moved_on")
+        self.assertEqual(other.status_by_token(newer)["state"], "HEDGING")
+        self.assertEqual(other.token(G, S), newer)
+
+    def test_larger_grace_wins(self):
+        t = self.tracker
+        token, _, sent = self.lock_and_send()
+        # The syncer's grace is larger than the bot's: the syncer's counts.
+        self.publish(sent // MS + GRACE_MS + 50, grace_ms=2 * GRACE_MS)
+        self.assertIsNone(t.settle_unknown(token, sent, 10))
+        # The bot's is larger than the syncer's: the bot's counts.
+        self.publish(sent // MS + 2 * GRACE_MS + 1, grace_ms=2 * GRACE_MS)
+        self.assertIsNone(t.settle_unknown(token, sent, 3 * GRACE_MS))
+        self.assert_hedging(token)
+        self.assertEqual(t.settle_unknown(token, sent, 10), "released")
+
+    def test_default_grace(self):
+        token, _, sent = self.lock_and_send()
+        # grace_ms defaults to 1000: a snapshot 100 ms past the send decides nothing.
+        self.publish(sent // MS + GRACE_MS + 1, grace_ms=0)
+        self.assertIsNone(self.tracker.settle_unknown(token, sent))
+        self.assertEqual(self.tracker.settle_unknown(token, sent, GRACE_MS), "released")
+
+    def test_adopted(self):
+        t = self.tracker
+        token, _, sent = self.lock_and_send()
+        # What the syncer does when the snapshot shows the tagged order (rule 3). A lock
+        # already judged is reported at once, without a snapshot.
+        self.syncer.activate(token, 4242, HEDGE)
+        self.assertEqual(t.settle_unknown(token, sent, GRACE_MS), "adopted")
+        st = t.get_position_status(G, S)
+        self.assertEqual((st["state"], st["ticket"], st["token"]), ("ACTIVE", 4242, token))
+        self.assertEqual(t.token(G, S), token)  # still this tracker's lock
+        self.assertTrue(t.reset_position(G, S))
+
+    def test_moved_on(self):
+        t = self.tracker
+        # Adopted, and its hedge closed since: the syncer reset it.
+        token, _, sent = self.lock_and_send()
+        self.syncer.activate(token, 4242, HEDGE)
+        self.syncer.reset(token)
+        self.assertEqual(t.settle_unknown(token, sent, GRACE_MS), "moved_on")
+        self.assertIsNone(t.token(G, S))
+        # Marked ERROR while HEDGING: the bot must not touch it.
+        token, _, sent = self.lock_and_send()
+        self.syncer.mark_error(G, S, "two hedges")
+        self.assertEqual(t.token(G, S), token)  # another tracker marked it: still kept here
+        self.assertEqual(t.settle_unknown(token, sent, GRACE_MS), "moved_on")
+        self.assertIsNone(t.token(G, S))
+        self.assertEqual(t.get_position_status(G, S)["state"], "ERROR")
+
+    def test_invalid_send_times(self):
+        t = self.tracker
+        token, st, _ = self.lock_and_send()
+        self.publish(time.time_ns() // MS)
+        with self.assertRaises(hedgeshm.InvalidError) as cm:
+            t.settle_unknown(token, st["lock_ns"] - 1, GRACE_MS)  # before the lock
+        self.assertIn("CLOCK_REALTIME", str(cm.exception))
+        self.assertEqual(cm.exception.code, -errno.EINVAL)
+        with self.assertRaises(hedgeshm.InvalidError):
+            t.settle_unknown(token, time.monotonic_ns(), GRACE_MS)  # another clock
+        for bad in (0, -5, time.time_ns() + 60_000 * MS):  # not a past CLOCK_REALTIME time
+            with self.assertRaises(hedgeshm.InvalidError):
+                t.settle_unknown(token, bad, GRACE_MS)
+        self.assert_hedging(token)
+
+    def test_argument_checks(self):
+        t = self.tracker
+        token, _, sent = self.lock_and_send()
+        with self.assertRaises(hedgeshm.InvalidError) as cm:
+            t.settle_unknown(token, sent, 2**32)
+        self.assertIn("grace_ms", str(cm.exception))
+        with self.assertRaises(OverflowError):
+            t.settle_unknown(token, sent, -1)
+        with self.assertRaises(OverflowError):
+            t.settle_unknown(token, 2**63, GRACE_MS)
+        with self.assertRaises(OverflowError):
+            t.settle_unknown(-1, sent, GRACE_MS)
+        with self.assertRaises(TypeError):
+            t.settle_unknown(token, time.time() * 1e9)  # a float: not time.time_ns()
+        with self.assertRaises(TypeError):
+            t.settle_unknown(token)
+        with self.assertRaises(TypeError):
+            t.settle_unknown(token, sent, GRACE_MS, 1)
+        with self.assertRaises(TypeError):
+            t.settle_unknown(token, sent, grace=GRACE_MS)
+        with self.assertRaises(hedgeshm.NoKeyError):
+            t.settle_unknown(40 << 44 | 1, sent, GRACE_MS)  # a slot no key uses
+        self.assertIsNone(t.settle_unknown(token=token, sent_ns=sent, grace_ms=GRACE_MS))
+        self.assert_hedging(token)
+        t.close()
+        with self.assertRaises(ValueError):
+            t.settle_unknown(token, sent, GRACE_MS)
+
+
 class TagTest(SegmentCase):
     def test_order_tag(self):
         t = self.tracker
@@ -425,6 +596,7 @@ class SyncTest(SegmentCase):
     def test_absent(self):
         sync = self.tracker.sync_with_mt5()
         self.assertEqual((sync["health"], sync["ok"], sync["pid"]), ("ABSENT", False, 0))
+        self.assertEqual(sync["grace_ms"], 0)
         self.assertEqual(set(sync["counters"]), {
             "cycles", "snapshots_ok", "snapshots_rejected", "resets_closed", "adoptions",
             "duplicates", "tag_warnings", "errors_marked"})
@@ -433,12 +605,14 @@ class SyncTest(SegmentCase):
         syncer = self.open()
         syncer.sync_claim()
         syncer.sync_claim()  # claiming again through the same handle is fine
-        syncer.sync_publish(interval_ms=500, snapshot_seq=42, snapshot_time_ms=1_700_000_000_123,
+        syncer.sync_publish(interval_ms=500, grace_ms=2500, snapshot_seq=42,
+                            snapshot_time_ms=1_700_000_000_123,
                             counters={"cycles": 3, "adoptions": 1})
         sync = self.tracker.sync_with_mt5()
         self.assertEqual((sync["health"], sync["ok"]), ("OK", True))
         self.assertEqual(sync["pid"], os.getpid())
         self.assertEqual(sync["interval_ms"], 500)
+        self.assertEqual(sync["grace_ms"], 2500)
         self.assertEqual(sync["snapshot_seq"], 42)
         self.assertEqual(sync["snapshot_time_ms"], 1_700_000_000_123)
         self.assertEqual(sync["counters"]["cycles"], 3)
@@ -458,6 +632,7 @@ class SyncTest(SegmentCase):
         sync = self.tracker.sync_with_mt5()
         self.assertEqual(sync["health"], "ABSENT")  # its heartbeat stopped
         self.assertEqual(sync["started_ns"], old)
+        self.assertEqual(sync["grace_ms"], 0)  # every publish is the whole block
 
 
 class LeakTest(SegmentCase):
@@ -482,10 +657,14 @@ class LeakTest(SegmentCase):
             t.reset_position(G, S)
             t.reset_position(G, S)
             token = t.lock(G, S)
+            t.settle_unknown(token, time.time_ns(), 0)  # None: no syncer
             t.activate(token, 1)
+            t.settle_unknown(token, time.time_ns())  # adopted
             t.status_by_token(token)
             t.reset(token)
-            for call, args in ((t.reset, (token,)), (t.lock_position, ("", S)),
+            t.settle_unknown(token, time.time_ns())  # moved on
+            for call, args in ((t.reset, (token,)), (t.settle_unknown, (token, 0)),
+                               (t.lock_position, ("", S)),
                                (t.status, (G, "never")), (t.order_tag, (G, S)),
                                (t.activate_position, (G, S, -1)), (t.lock, (G, "nul\0")),
                                (t.resolve_tag, ("none",)), (hedgeshm.HedgeTracker, ("/hshm-no",))):
