@@ -159,8 +159,11 @@ int hshm_validate_key(const char *group, const char *symbol);
 int hshm_create(const char *name, const struct hshm_create_opts *opts);
 
 /* Attach to an existing segment. Waits up to about a second for a segment still being
- * created. Returns 0 and *out, or -EINVAL, -ENOENT, -EACCES, -ENOMEM, HSHM_ENOTSEG,
- * HSHM_EVERSION, HSHM_ELAYOUT, HSHM_ETRUNC, HSHM_ECORRUPT, HSHM_EINIT. */
+ * created. A read-write handle takes one of the segment's HSHM_PROCS_MAX process entries
+ * (entries of dead processes are taken over) until hshm_close.
+ * Returns 0 and *out, or -EINVAL, -ENOENT, -EACCES, -ENOMEM, -EUSERS (every process entry
+ * held by a live handle), HSHM_ENOTSEG, HSHM_EVERSION, HSHM_ELAYOUT, HSHM_ETRUNC,
+ * HSHM_ECORRUPT, HSHM_EINIT. */
 int hshm_open(const char *name, unsigned flags, hshm_store **out);
 
 /* Detach and free the handle. NULL is ignored. */

@@ -148,8 +148,9 @@ struct hshm_header {
         /* line 2: slot allocator, written on every key insert */
         uint32_t used;
         uint8_t pad1[60];
-        /* line 3: counters of handles that found no free process entry */
-        struct hshm_counters overflow;
+        /* line 3: zero. Format 1 builds before -EUSERS counted handles without a process
+         * entry here; nothing reads it since. */
+        uint8_t spare3[HSHM_CACHELINE];
         /* lines 4-7: written by the one syncer only */
         struct hshm_sync_shared sync;
         /* line 8: repairs */
@@ -207,7 +208,7 @@ _Static_assert(sizeof(struct hshm_counters) == HSHM_CACHELINE, "counters fill on
 _Static_assert(sizeof(struct hshm_header) == HSHM_HEADER_SIZE, "header size");
 _Static_assert(offsetof(struct hshm_header, ready) == 12, "ready offset");
 _Static_assert(offsetof(struct hshm_header, used) == 2 * HSHM_CACHELINE, "allocator line");
-_Static_assert(offsetof(struct hshm_header, overflow) == 3 * HSHM_CACHELINE, "overflow line");
+_Static_assert(offsetof(struct hshm_header, spare3) == 3 * HSHM_CACHELINE, "spare line 3");
 _Static_assert(sizeof(struct hshm_proc) == HSHM_PROC_SIZE, "process entry size");
 _Static_assert(sizeof(struct hshm_sync_shared) == 4 * HSHM_CACHELINE, "sync block size");
 _Static_assert(offsetof(struct hshm_header, repairs) == 8 * HSHM_CACHELINE, "repairs line 8");

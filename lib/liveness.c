@@ -48,7 +48,8 @@ int hsi_writer_dead(const hshm_store *s, uint32_t entry1, uint32_t claim, uint32
 {
         uint32_t mask = (1u << claim_bits) - 1;
 
-        /* A writer without an entry (the table was full) cannot be judged: never repaired. */
+        /* Every read-write handle has an entry; 0 or one out of range is a scribble, and a
+         * writer that cannot be named cannot be judged: never repaired. */
         if (entry1 == 0 || entry1 > HSHM_PROCS_MAX)
                 return 0;
         if (hsi_entry_locked(s, entry1 - 1) == 0)

@@ -272,16 +272,19 @@ static int map_when_ready(int fd, int prot, const char *name, uint8_t **base, si
         }
 }
 
-/* Take a process entry so this handle's counters have a line of their own and its locks
- * name a live owner (liveness.c). With every entry held by a live process the handle still
- * works, sharing the overflow counters; its locks then have no owner and are held by their
- * lease alone, like detached ones. */
-static void register_process(hshm_store *s)
+/* Take a process entry so this handle's counters have a line of their own, its locks name
+ * a live owner, and a write it dies in the middle of can be proven abandoned (liveness.c).
+ * With every entry held by a live process it is refused: a writer without an entry could
+ * leave a slot that no one can ever prove free to repair. */
+static int register_process(hshm_store *s)
 {
         if (hsi_claim_entry(s) == 0)
-                return;
-        s->owner = 0;
-        s->counters = &s->hdr->overflow;
+                return 0;
+        return hsi_fail(-EUSERS,
+                        "all %u process entries of %s are held by live read-write handles: "
+                        "close the handles you do not use (one per process is enough), or "
+                        "open read-only",
+                        HSHM_PROCS_MAX, s->name);
 }
 
 int hshm_open(const char *name, unsigned flags, hshm_store **out)
@@ -328,10 +331,12 @@ int hshm_open(const char *name, unsigned flags, hshm_store **out)
         s->slots = (struct hshm_slot *)(void *)(s->base + h.slots_offset);
         s->lease_ns = (uint64_t)HSHM_LEASE_DEFAULT_MS * 1000000u;
         hsi_identity_self(&s->self);
-        if (read_only)
-                s->counters = NULL;
-        else
-                register_process(s);
+        if (!read_only && (err = register_process(s)) != 0) {
+                munmap(s->base, s->map_size);
+                close(fd);
+                free(s);
+                return err;
+        }
         hsi_register_handle(s);
         *out = s;
         return 0;

@@ -1,6 +1,6 @@
 /*
  * Counters and the segment's shape. Each handle counts into its own cache line (its
- * process-table entry, or the shared overflow line when the table was full), so the hot
+ * process-table entry), so the hot
  * path never writes a line another process writes; a reader sums all lines. Entries keep
  * their counts when their process leaves, so the sums only grow.
  */
@@ -24,7 +24,6 @@ static void add_counters(struct hshm_stats *out, const struct hshm_counters *c)
 int hshm_stats(hshm_store *s, struct hshm_stats *out)
 {
         memset(out, 0, sizeof(*out));
-        add_counters(out, &s->hdr->overflow);
         for (uint32_t i = 0; i < HSHM_PROCS_MAX; i++)
                 add_counters(out, &s->procs[i].counters);
         out->writer_repairs = hsi_load(&s->hdr->repairs.writer_repairs);

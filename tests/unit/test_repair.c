@@ -233,6 +233,32 @@ static void test_dead_entries_are_swept(void **state)
         assert_int_equal(hshm_repair(f->store), 0);
 }
 
+/* With every entry held by a live handle the next read-write handle is refused, so that no
+ * writer is ever without an entry that proves its death; read-only handles need none, and a
+ * closed handle's entry serves the next. */
+static void test_full_table_refuses_writers(void **state)
+{
+        struct tu_fixture *f = *state;
+        static hshm_store *held[HSHM_PROCS_MAX];
+        hshm_store *extra = NULL;
+        uint32_t n = 0;
+        int err = 0;
+
+        /* The fixture's handle holds one entry. */
+        while (n < HSHM_PROCS_MAX && (err = hshm_open(f->name, 0, &held[n])) == 0)
+                n++;
+        assert_int_equal(err, -EUSERS);
+        assert_int_equal(n, HSHM_PROCS_MAX - 1);
+        assert_non_null(strstr(hshm_last_detail(), "open read-only"));
+        assert_int_equal(hshm_open(f->name, HSHM_OPEN_RDONLY, &extra), 0);
+        hshm_close(extra);
+        hshm_close(held[--n]);
+        assert_int_equal(hshm_open(f->name, 0, &extra), 0);
+        hshm_close(extra);
+        while (n > 0)
+                hshm_close(held[--n]);
+}
+
 /* A child must not act as its parent, and the parent's death must still be visible. */
 static void test_handle_after_fork(void **state)
 {
@@ -280,6 +306,8 @@ int main(void)
                                             tu_teardown),
             cmocka_unit_test_setup_teardown(test_interrupted_insert, tu_setup, tu_teardown),
             cmocka_unit_test_setup_teardown(test_dead_entries_are_swept, tu_setup, tu_teardown),
+            cmocka_unit_test_setup_teardown(test_full_table_refuses_writers, tu_setup,
+                                            tu_teardown),
             cmocka_unit_test_setup_teardown(test_handle_after_fork, tu_setup, tu_teardown),
             cmocka_unit_test_setup_teardown(test_removed_segment_is_noticed, tu_setup, tu_teardown),
         };
