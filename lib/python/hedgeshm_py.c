@@ -792,19 +792,22 @@ static PyObject *do_lock(Tracker *t, PyObject *const *args, Py_ssize_t nargs, Py
                 return NULL;
         }
         WITHOUT_GIL(err = hshm_lock(st, g, s, &token));
-        if (err == -EBUSY && !explicit_token) {
-                res = Py_NewRef(Py_False);
-        } else if (err != 0) {
-                raise_error(err, fn, NULL);
-        } else if ((tok = PyLong_FromUnsignedLongLong(token)) == NULL ||
-                   remember(t, key, tok) < 0) {
+        if (err == 0 && ((tok = PyLong_FromUnsignedLongLong(token)) == NULL ||
+                         remember(t, key, tok) < 0)) {
                 /* Nobody would ever know this token: give the lock back rather than leave the
-                 * position HEDGING until its lease runs out. */
+                 * position HEDGING until its lease runs out. The Python error is set. */
                 WITHOUT_GIL(hshm_reset(st, token));
-        } else {
-                res = explicit_token ? Py_NewRef(tok) : Py_NewRef(Py_True);
+                err = 1;
         }
+        /* Out of flight before raising: an exception is an object, and allocating one may
+         * run a finalizer that closes this tracker (see scan_slots). */
         leave(t);
+        if (err == -EBUSY && !explicit_token)
+                res = Py_NewRef(Py_False);
+        else if (err < 0)
+                raise_error(err, fn, NULL);
+        else if (err == 0)
+                res = explicit_token ? Py_NewRef(tok) : Py_NewRef(Py_True);
         Py_XDECREF(tok);
         Py_DECREF(key);
         return res;
@@ -1167,14 +1170,21 @@ static int scan_slots(Tracker *t, const char *fn,
                 return -1;
         }
         err = hshm_info(store, &info);
+        leave(t);
+        /* In flight only while the chunk is read: visit runs Python code, where a finalizer
+         * may close this tracker on this very thread, and close() waits for calls in flight. */
         for (uint32_t base = 0; err == 0 && rc == 0 && base < info.used; base += SCAN_CHUNK) {
                 uint32_t n = info.used - base < SCAN_CHUNK ? info.used - base : SCAN_CHUNK, got = 0;
 
+                if ((store = enter(t)) == NULL) {
+                        rc = -1;
+                        break;
+                }
                 WITHOUT_GIL(got = fill_chunk(store, base, n, buf, &err));
+                leave(t);
                 for (uint32_t i = 0; i < got && rc == 0; i++)
                         rc = visit(t, &buf[i], arg);
         }
-        leave(t);
         PyMem_Free(buf);
         if (err != 0 && rc == 0) {
                 raise_error(err, fn, NULL);

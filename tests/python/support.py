@@ -21,8 +21,9 @@ W_OWNER_MASK = 0x3FF << 3
 
 
 def unknown_writer(word):
-    """The word as a writer without a process entry leaves it mid-write: its death cannot be
-    proven, so the library waits (and gives up with EAGAIN) instead of repairing it."""
+    """The word mid-write, naming no process entry (every real writer has one: a scribble):
+    its writer's death cannot be proven, so the library waits (and gives up with EAGAIN)
+    instead of repairing it."""
     return (word & ~W_OWNER_MASK) | W_WRITING
 W_GEN_SHIFT = 20
 W_GEN_MAX = (1 << 44) - 1

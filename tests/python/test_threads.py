@@ -1,6 +1,10 @@
 """One tracker shared by several threads: exactly one winner per round, the tokens it keeps
 stay consistent, library calls that wait release the GIL, and close() waits for calls in
 flight instead of pulling the handle from under them."""
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -147,6 +151,34 @@ class ThreadsTest(SegmentCase):
         self.assertLessEqual(returned[0], closed_at)
         with self.assertRaises(ValueError):
             t.get_position_status("gil", "EURUSD")
+
+    def test_close_from_a_finalizer_during_a_call(self):
+        """A finalizer that closes the tracker may run inside one of its calls, on the same
+        thread (the collector runs wherever Python allocates). The call must not count as in
+        flight while it runs Python code, or close() would wait on itself for ever."""
+        for i in range(self.capacity):
+            self.tracker.lock_position("fin", "S%d" % i)
+        code = textwrap.dedent("""
+            import gc, sys
+            import hedgeshm
+            t = hedgeshm.HedgeTracker(sys.argv[1])
+            class Closer:
+                def __init__(self):
+                    self.me = self  # a cycle: only the collector frees it, mid-scan
+                def __del__(self):
+                    t.close()
+            Closer()
+            gc.set_threshold(1)
+            try:
+                t.positions()
+            except ValueError:
+                pass
+            print("returned, closed:", t.closed)
+            """)
+        out = subprocess.run([sys.executable, "-c", code, self.name], capture_output=True,
+                             text=True, timeout=30, env=dict(os.environ))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("returned, closed: True", out.stdout)
 
 
 if __name__ == "__main__":
