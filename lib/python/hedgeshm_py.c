@@ -1438,16 +1438,39 @@ static PyObject *tracker_resolve_tag(Tracker *t, PyObject *arg)
             "token", m.same_instance ? PyLong_FromUnsignedLongLong(m.token) : Py_NewRef(Py_None));
 }
 
-static PyObject *counters_dict(const struct hshm_sync_counters *c)
+/* The syncer's counters by name, for both directions (read and publish). */
+static const struct {
+        const char *name;
+        size_t offset;
+} sync_counter_fields[] = {
+#define FIELD(f) {#f, offsetof(struct hshm_sync_counters, f)}
+    FIELD(cycles),          FIELD(snapshots_ok),     FIELD(snapshots_rejected),
+    FIELD(resets_closed),   FIELD(adoptions),        FIELD(duplicates),
+    FIELD(tag_warnings),    FIELD(errors_marked),    FIELD(orphans_released),
+    FIELD(orphans_adopted), FIELD(orphans_waiting),  FIELD(leases_expired),
+    FIELD(repairs),
+#undef FIELD
+};
+
+#define N_SYNC_COUNTERS (sizeof(sync_counter_fields) / sizeof(sync_counter_fields[0]))
+
+static uint64_t *sync_counter(struct hshm_sync_counters *c, size_t i)
 {
-        return Py_BuildValue("{sKsKsKsKsKsKsKsK}", "cycles", (unsigned long long)c->cycles,
-                             "snapshots_ok", (unsigned long long)c->snapshots_ok,
-                             "snapshots_rejected", (unsigned long long)c->snapshots_rejected,
-                             "resets_closed", (unsigned long long)c->resets_closed, "adoptions",
-                             (unsigned long long)c->adoptions, "duplicates",
-                             (unsigned long long)c->duplicates, "tag_warnings",
-                             (unsigned long long)c->tag_warnings, "errors_marked",
-                             (unsigned long long)c->errors_marked);
+        return (uint64_t *)(void *)((char *)c + sync_counter_fields[i].offset);
+}
+
+static PyObject *counters_dict(struct hshm_sync_counters *c)
+{
+        PyObject *d = PyDict_New();
+
+        for (size_t i = 0; d != NULL && i < N_SYNC_COUNTERS; i++) {
+                PyObject *v = PyLong_FromUnsignedLongLong(*sync_counter(c, i));
+
+                if (v == NULL || PyDict_SetItemString(d, sync_counter_fields[i].name, v) < 0)
+                        Py_CLEAR(d);
+                Py_XDECREF(v);
+        }
+        return d;
 }
 
 static PyObject *tracker_sync_with_mt5(Tracker *t, PyObject *unused)
@@ -1527,16 +1550,10 @@ static PyObject *tracker_sync_publish(Tracker *t, PyObject *args, PyObject *kw)
                                          &sy.degraded, &since, &reason, &counters, &started,
                                          &heartbeat, &pid))
                 return NULL;
-        if (counters != NULL && counters != Py_None &&
-            (counter_field(counters, "cycles", &sy.counters.cycles) < 0 ||
-             counter_field(counters, "snapshots_ok", &sy.counters.snapshots_ok) < 0 ||
-             counter_field(counters, "snapshots_rejected", &sy.counters.snapshots_rejected) < 0 ||
-             counter_field(counters, "resets_closed", &sy.counters.resets_closed) < 0 ||
-             counter_field(counters, "adoptions", &sy.counters.adoptions) < 0 ||
-             counter_field(counters, "duplicates", &sy.counters.duplicates) < 0 ||
-             counter_field(counters, "tag_warnings", &sy.counters.tag_warnings) < 0 ||
-             counter_field(counters, "errors_marked", &sy.counters.errors_marked) < 0))
-                return NULL;
+        for (size_t i = 0; counters != NULL && counters != Py_None && i < N_SYNC_COUNTERS; i++)
+                if (counter_field(counters, sync_counter_fields[i].name,
+                                  sync_counter(&sy.counters, i)) < 0)
+                        return NULL;
         if (strlen(reason) > HSHM_SYNC_REASON_MAX)
                 return raise_error(-EINVAL, "sync_publish", "degraded_reason is too long");
         sy.snapshot_seq = seq;

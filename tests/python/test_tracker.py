@@ -599,7 +599,8 @@ class SyncTest(SegmentCase):
         self.assertEqual(sync["grace_ms"], 0)
         self.assertEqual(set(sync["counters"]), {
             "cycles", "snapshots_ok", "snapshots_rejected", "resets_closed", "adoptions",
-            "duplicates", "tag_warnings", "errors_marked"})
+            "duplicates", "tag_warnings", "errors_marked", "orphans_released", "orphans_adopted",
+            "orphans_waiting", "leases_expired", "repairs"})
 
     def test_published_health(self):
         syncer = self.open()
@@ -607,7 +608,8 @@ class SyncTest(SegmentCase):
         syncer.sync_claim()  # claiming again through the same handle is fine
         syncer.sync_publish(interval_ms=500, grace_ms=2500, snapshot_seq=42,
                             snapshot_time_ms=1_700_000_000_123,
-                            counters={"cycles": 3, "adoptions": 1})
+                            counters={"cycles": 3, "adoptions": 1, "orphans_released": 4,
+                                      "repairs": 2})
         sync = self.tracker.sync_with_mt5()
         self.assertEqual((sync["health"], sync["ok"]), ("OK", True))
         self.assertEqual(sync["pid"], os.getpid())
@@ -618,6 +620,8 @@ class SyncTest(SegmentCase):
         self.assertEqual(sync["counters"]["cycles"], 3)
         self.assertEqual(sync["counters"]["adoptions"], 1)
         self.assertEqual(sync["counters"]["duplicates"], 0)
+        self.assertEqual(sync["counters"]["orphans_released"], 4)
+        self.assertEqual(sync["counters"]["repairs"], 2)
         self.assertLessEqual(abs(sync["heartbeat_ns"] - time.time_ns()), 5_000_000_000)
         self.assertFalse(sync["degraded"])
         since = time.time_ns()
